@@ -1,0 +1,96 @@
+"""Benchmark harness: every row runs in its own process, so its peak RSS is its own.
+
+A ``bench_*.py`` module in this folder defines ``benchmarks()`` returning a list of
+``Bench`` rows and ``Ratio`` rows. A ``Bench`` has a ``make()`` that does the setup and
+returns the zero-argument callable to time; the table shows the median of ``repeats``
+calls and the process's peak resident memory. A ``Ratio`` divides the medians of two
+rows of the same run, so comparisons are always measured side by side.
+"""
+import importlib
+import json
+import os
+import pkgutil
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass
+class Bench:
+    name: str
+    size: str                       # input size, e.g. "224x224"
+    make: Callable[[], Callable]    # setup; returns the callable to time
+    repeats: int = 3
+    warmup: bool = True             # one untimed call first (model load rows set False)
+    floor_s: float | None = None    # the issue's target, shown beside the median
+
+
+@dataclass
+class Ratio:
+    name: str
+    numerator: str
+    denominator: str
+    floor: float | None = None
+
+
+def all_rows():
+    import benchmarks
+
+    rows = []
+    for info in sorted(pkgutil.iter_modules(benchmarks.__path__), key=lambda i: i.name):
+        if info.name.startswith("bench_"):
+            rows += importlib.import_module(f"benchmarks.{info.name}").benchmarks()
+    return rows
+
+
+def measure(bench: Bench) -> dict:
+    """Run one row in this process (called in a child process by ``main``)."""
+    fn = bench.make()
+    if bench.warmup:
+        fn()
+    times = []
+    for _ in range(max(3, bench.repeats)):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    return {"median_s": statistics.median(times), "peak_rss_mb": peak_mb}
+
+
+def run_child(name: str) -> dict:
+    env = dict(os.environ)
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "--child", name], capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv):
+    if argv[:1] == ["--child"]:
+        bench = next(r for r in all_rows() if isinstance(r, Bench) and r.name == argv[1])
+        print(json.dumps(measure(bench)))
+        return 0
+    pattern = argv[0] if argv else ""
+    rows = [r for r in all_rows() if pattern in r.name or (isinstance(r, Ratio) and pattern in r.numerator)]
+    results = {}
+    print(f"{'benchmark':<52} {'input':>12} {'median s':>10} {'peak RSS MB':>12} {'ratio':>9} {'floor':>10}")
+    print("-" * 110)
+    for row in rows:
+        if isinstance(row, Bench):
+            r = results[row.name] = run_child(row.name)
+            if "error" in r:
+                print(f"{row.name:<52} {row.size:>12} {'ERROR':>10}  {r['error'][:60]}")
+                continue
+            floor = f"<= {row.floor_s:g} s" if row.floor_s else ""
+            print(f"{row.name:<52} {row.size:>12} {r['median_s']:>10.3f} {r['peak_rss_mb']:>12.0f} {'':>9} {floor:>10}", flush=True)
+        else:
+            a, b = results.get(row.numerator, {}), results.get(row.denominator, {})
+            if "median_s" in a and "median_s" in b:
+                ratio = a["median_s"] / b["median_s"]
+                floor = f">= {row.floor:g}x" if row.floor else ""
+                print(f"{row.name:<52} {'':>12} {'':>10} {'':>12} {ratio:>8.1f}x {floor:>10}", flush=True)
+    return 0

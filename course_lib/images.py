@@ -1,0 +1,212 @@
+"""The one way to load images in this course, and tensor <-> image conversion.
+
+``load_image`` turns a path, URL, bytes, PIL image or numpy array into an RGB PIL image,
+or raises ``ImageError`` with a sentence a student can act on. Images are checked for
+their pixel count *before* decoding, so a decompression bomb is refused at once.
+"""
+import hashlib
+import io
+import os
+import urllib.error
+import urllib.request
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_PIXELS = 64_000_000          # refuse larger images before decoding them
+MAX_DOWNLOAD_BYTES = 40_000_000  # stop downloads beyond this
+DOWNLOAD_TIMEOUT_S = 15
+
+
+class ImageError(ValueError):
+    """An image could not be loaded; the message says why in plain words."""
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("COURSE_LIB_CACHE") or Path.home() / ".cache" / "course_lib"
+    return Path(root)
+
+
+def load_image(source, max_size: int | None = None) -> Image.Image:
+    """An RGB PIL image from a path, http(s) URL, bytes, PIL image or numpy array.
+
+    ``max_size`` shrinks the image so that its long side is at most that many pixels.
+    """
+    if isinstance(source, Image.Image):
+        image = _to_rgb(source)
+    elif isinstance(source, np.ndarray):
+        image = _from_array(source)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        image = _decode(bytes(source), "the given bytes")
+    elif isinstance(source, (str, os.PathLike)):
+        text = str(source)
+        if text.startswith(("http://", "https://")):
+            image = _decode(_download(text), text)
+        else:
+            image = _decode(_read_file(Path(text).expanduser()), text)
+    else:
+        raise ImageError(f"cannot load an image from a {type(source).__name__}; give a path, URL, bytes, PIL image or numpy array")
+    if max_size is not None:
+        image = resize_long_side(image, max_size)
+    return image
+
+
+def resize_long_side(image: Image.Image, size: int) -> Image.Image:
+    """Resize so that the long side is ``size`` pixels (keeps the aspect ratio; shrinks or grows)."""
+    if size < 1:
+        raise ImageError(f"max_size must be a positive number of pixels, got {size}")
+    w, h = image.size
+    scale = size / max(w, h)
+    if scale == 1:
+        return image
+    return image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
+
+
+def _read_file(path: Path) -> bytes:
+    if not path.exists():
+        raise ImageError(f"no such file: {path}")
+    if path.is_dir():
+        raise ImageError(f"{path} is a folder, not an image file")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ImageError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def _download(url: str) -> bytes:
+    cached = cache_dir() / "downloads" / hashlib.sha256(url.encode()).hexdigest()[:24]
+    if cached.exists():
+        return cached.read_bytes()
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            data = response.read(MAX_DOWNLOAD_BYTES + 1)
+    except urllib.error.HTTPError as e:
+        raise ImageError(f"download failed: {url} answered HTTP {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise ImageError(f"download failed: {url} ({reason}); are you offline? Try a sample image or a local file") from None
+    if len(data) > MAX_DOWNLOAD_BYTES:
+        raise ImageError(f"download refused: {url} is larger than {MAX_DOWNLOAD_BYTES // 1_000_000} MB")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(cached)  # atomic: a half-written file is never taken for a cached image
+    return data
+
+
+def _decode(data: bytes, where: str) -> Image.Image:
+    if not data:
+        raise ImageError(f"{where} is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))  # reads the header only
+            w, h = image.size
+            if w * h > MAX_PIXELS:
+                raise ImageError(f"{where} is {w}x{h} = {w * h / 1e6:.0f} megapixels, more than the "
+                                 f"{MAX_PIXELS / 1e6:.0f} allowed; shrink it first")
+            if getattr(image, "is_animated", False):
+                image.seek(0)  # animated GIF/PNG/WebP: the first frame
+            if image.format == "JPEG":
+                image.draft("RGB", (w, h))
+            image.load()
+            image = ImageOps.exif_transpose(image)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{where} is not an image format Pillow can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{where} is too large to decode safely (decompression bomb protection)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"{where} is damaged or truncated ({e})") from None
+    return _to_rgb(image)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """RGB for every mode: transparency goes on white, 16-bit and float are rescaled."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode == "P" and "transparency" in image.info:
+        image, mode = image.convert("RGBA"), "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        return _from_array(np.asarray(image))
+    return image.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
+
+
+def _from_array(array: np.ndarray) -> Image.Image:
+    """Image from HxW, HxWx1, HxWx3 or HxWx4 arrays: uint8, integers or floats."""
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or 0 in a.shape:
+        raise ImageError(f"an image array must be HxW, HxWx3 or HxWx4, got shape {a.shape}")
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype != np.uint8:
+        a = a.astype(np.float64)
+        if not np.isfinite(a).all():
+            raise ImageError("the image array contains NaN or infinite values")
+        if np.issubdtype(array.dtype, np.floating) and a.min() >= 0 and a.max() <= 1:
+            a = a * 255  # floats in [0, 1]
+        elif a.max() > 255 or a.min() < 0:
+            lo, hi = a.min(), a.max()  # 16-bit or arbitrary range: stretch to 0..255
+            a = (a - lo) / max(hi - lo, 1e-12) * 255
+        a = np.clip(np.round(a), 0, 255).astype(np.uint8)
+    image = Image.fromarray(a)
+    return _to_rgb(image)
+
+
+# ---- tensors -------------------------------------------------------------------------
+
+def image_to_tensor(image: Image.Image) -> torch.Tensor:
+    """PIL image -> float tensor [1, 3, H, W] in [0, 1]."""
+    a = np.asarray(load_image(image), dtype=np.float32) / 255.0  # [H, W, 3]
+    return torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def tensor_to_image(x: torch.Tensor) -> Image.Image:
+    """Float tensor [1, 3, H, W] or [3, H, W] in [0, 1] -> PIL image (clipped, rounded)."""
+    x = x.detach().float().cpu()
+    if x.dim() == 4:
+        if x.shape[0] != 1:
+            raise ValueError(f"expected one image, got a batch of {x.shape[0]}")
+        x = x[0]
+    if x.dim() != 3 or x.shape[0] not in (1, 3):
+        raise ValueError(f"expected a tensor [3, H, W], got shape {list(x.shape)}")
+    a = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return Image.fromarray(a if a.shape[2] == 3 else a[..., 0]).convert("RGB")
+
+
+# ---- offline samples -----------------------------------------------------------------
+
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera")
+
+
+def list_samples() -> dict:
+    """{name: 'photo' | 'style'} for every image that works offline."""
+    from .generated_art import STYLE_IMAGES
+
+    return {**{name: "photo" for name in PHOTOS}, **{name: "style" for name in STYLE_IMAGES}}
+
+
+def sample_image(name: str, max_size: int | None = None) -> Image.Image:
+    """An offline sample: a photo from scikit-image or a style image generated here."""
+    from .generated_art import STYLE_IMAGES
+
+    if name in PHOTOS:
+        import skimage.data
+
+        image = load_image(getattr(skimage.data, name)())
+    elif name in STYLE_IMAGES:
+        image = STYLE_IMAGES[name]()
+    else:
+        raise ImageError(f"no sample called {name!r}; samples: {', '.join(list_samples())}")
+    return resize_long_side(image, max_size) if max_size else image

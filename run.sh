@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# One entry point for lecturers, students and CI.
+#   ./run.sh lecture   set up (first time) and open JupyterLab on the notebooks, offline
+#   ./run.sh test      set up (first time) and run every test (library + all notebooks, quick mode)
+#   ./run.sh bench     print the benchmark table
+#   ./run.sh gallery   execute every notebook in lecture mode into build/gallery/ (HTML)
+#   ./run.sh setup     only set up .venv
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=${COURSE_VENV:-.venv}
+PY="$VENV/bin/python"
+
+setup() {
+  if [ ! -x "$PY" ]; then
+    python3 -m venv "$VENV"
+  fi
+  # torch first, pinned: an unpinned torch can pull several GB. Override for other platforms,
+  # e.g. TORCH_SPEC="torch torchvision --index-url https://download.pytorch.org/whl/cpu".
+  if ! "$PY" -c "import torch, torchvision" 2>/dev/null; then
+    "$PY" -m pip install ${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
+  fi
+  if ! "$PY" -c "import course_lib, nbval, jupyterlab" 2>/dev/null; then
+    "$PY" -m pip install -e ".[lab,test]"
+  fi
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  lecture)
+    setup
+    exec "$VENV/bin/jupyter" lab --notebook-dir=notebooks "${@:2}" ;;
+  test)
+    setup
+    export COURSE_LIB_QUICK=1 MPLBACKEND=Agg
+    exec "$PY" -m pytest tests notebooks --nbval-lax -p no:cacheprovider "${@:2}" ;;
+  bench)
+    setup
+    exec "$PY" -m benchmarks "${@:2}" ;;
+  gallery)
+    setup
+    exec "$PY" -m course_lib.gallery "${@:2}" ;;
+  *)
+    sed -n '2,8p' "$0"; exit 2 ;;
+esac
