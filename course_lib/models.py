@@ -54,6 +54,9 @@ class CourseModel:
     std: torch.Tensor
     categories: list = field(repr=False)   # the 1000 ImageNet class names
 
+    def __repr__(self):
+        return f"CourseModel({self.name!r}, {len(self.layers)} layers, device={self.device})"
+
     @property
     def device(self) -> torch.device:
         return next(self.net.parameters()).device

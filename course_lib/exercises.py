@@ -1,0 +1,277 @@
+"""Offline checkers for the student exercises in ``notebooks/exercises/``.
+
+Every ``check_*`` takes the student's function, calls it and the course's reference
+implementation on several seeded random inputs, and prints one line:
+
+    PASS  gram_matrix: 4 inputs agree with the reference (largest error 3.6e-15)
+    FAIL  gram_matrix on input 2 of 4 (F [3, 7]): largest error 41.2 (allowed 1.1e-05)
+    gram_matrix: not implemented yet
+
+It returns True only on PASS. Nothing is stored: the answers come from the reference
+modules (``transposed``, ``hubel_wiesel``, ``hooks``, ``dream``, ``style``), so the
+checkers cannot drift from the code the lecture notebooks use.
+"""
+import inspect
+import traceback
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import dream, hooks, style, transposed
+
+
+def _describe(reference, args) -> str:
+    """'F [5, 3], A [5, 5]' from the reference's parameter names and the argument shapes."""
+    names = list(inspect.signature(reference).parameters)
+    parts = []
+    for name, value in zip(names, args):
+        parts.append(f"{name} {list(value.shape)}" if isinstance(value, torch.Tensor) else f"{name}={value!r}")
+    return ", ".join(parts)
+
+
+def _fresh(args, requires_grad=False):
+    """Copies of the arguments, so a function that writes into its input cannot spoil the other call."""
+    out = []
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            a = a.detach().clone()
+            if requires_grad and a.is_floating_point():
+                a.requires_grad_(True)
+        out.append(a)
+    return out
+
+
+def _student_line(error: Exception) -> str:
+    """' (line 3 in gram_matrix: return F @ F)' for the deepest frame outside course_lib and torch."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if "course_lib" not in f.filename and "torch" not in f.filename]
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f" (line {f.lineno} in {f.name}: {(f.line or '').strip()})"
+
+
+def _compare(name, got, expected, what, atol, rtol):
+    """None when ``got`` matches ``expected``, else a sentence saying how it differs."""
+    if not isinstance(got, torch.Tensor):
+        return f"{what} is a {type(got).__name__}, expected a torch tensor" + (
+            " (did you forget `return`?)" if got is None else " (do not use .item() or numpy: keep a tensor)")
+    if got.shape != expected.shape:
+        return f"{what} has shape {list(got.shape)}, expected {list(expected.shape)}"
+    got, expected = got.detach().double(), expected.detach().double()
+    if not torch.isfinite(got).all():
+        return f"{what} contains NaN or inf"
+    error = (got - expected).abs().max().item() if got.numel() else 0.0
+    allowed = atol + rtol * (expected.abs().max().item() if expected.numel() else 0.0)
+    if error > allowed:
+        values = f"; got {got.item():.6g}, expected {expected.item():.6g}" if got.numel() == 1 else ""
+        return f"{what}: largest error {error:.3g} (allowed {allowed:.2g}){values}"
+    return None
+
+
+def _error(name, args_text, e):
+    return f"ERROR {name} raised {type(e).__name__} on input ({args_text}): {e}{_student_line(e)}"
+
+
+def check(student, reference, cases, name=None, atol=1e-8, rtol=1e-6, gradient=False) -> bool:
+    """Compare ``student(*args)`` with ``reference(*args)`` for every ``args`` in ``cases``; print the verdict.
+
+    With ``gradient`` the output must be a scalar and its gradients w.r.t. the floating
+    tensor arguments must also match (a loss has to be differentiable to be optimised).
+    """
+    name = name or getattr(reference, "__name__", "function")
+    if not callable(student):
+        print(f"FAIL  {name}: expected a function, got {type(student).__name__}")
+        return False
+    largest = 0.0
+    for i, args in enumerate(cases, 1):
+        args_text = _describe(reference, args)
+        ref_args, stu_args = _fresh(args, gradient), _fresh(args, gradient)
+        expected = reference(*ref_args)
+        try:
+            got = student(*stu_args)
+        except NotImplementedError:
+            print(f"{name}: not implemented yet")
+            return False
+        except Exception as e:  # the student's bug, shown as one readable line
+            print(_error(name, args_text, e))
+            return False
+        problem = _compare(name, got, expected, "the result", atol, rtol)
+        if problem is None and gradient:
+            problem = _compare_gradients(ref_args, stu_args, got, expected, atol, rtol)
+        if problem is not None:
+            print(f"FAIL  {name} on input {i} of {len(cases)} ({args_text}): {problem}")
+            return False
+        largest = max(largest, (got.detach().double() - expected.detach().double()).abs().max().item())
+    print(f"PASS  {name}: {len(cases)} inputs agree with the reference (largest error {largest:.2g})")
+    return True
+
+
+def _compare_gradients(ref_args, stu_args, got, expected, atol, rtol):
+    if got.numel() != 1:
+        return "the result should be a single number"
+    if not got.requires_grad:
+        return "the result does not depend on the input through autograd (no .item(), numpy or .detach())"
+    expected.backward()
+    got.backward()
+    for k, (r, s) in enumerate(zip(ref_args, stu_args)):
+        if isinstance(r, torch.Tensor) and r.grad is not None:
+            problem = _compare("", s.grad if s.grad is not None else torch.zeros_like(s), r.grad,
+                               f"the gradient w.r.t. argument {k + 1}", atol, rtol)
+            if problem:
+                return problem
+    return None
+
+
+def _randn(generator, *shape):
+    return torch.randn(*shape, generator=generator, dtype=torch.float64)
+
+
+# --- convolution as a matrix (slide "Deconvolutional networks #3") ---
+
+def _conv_cases(seed=0):
+    """(weight [C_out, C_in, k, k], (H, W), stride, padding); the first is the slide's 3x3 kernel on a 4x4 input."""
+    generator = torch.Generator().manual_seed(seed)
+    geometry = [((1, 1, 3, 3), (4, 4), 1, 0), ((2, 3, 3, 3), (5, 6), 2, 1),
+                ((3, 2, 2, 2), (5, 5), 2, 0), ((2, 1, 3, 2), (4, 7), 1, 1)]
+    return [(_randn(generator, *w), size, s, p) for w, size, s, p in geometry]
+
+
+def check_conv_matrix(conv_matrix) -> bool:
+    """conv_matrix(weight, input_size, stride, padding) -> C with conv2d(x).flatten() == C @ x.flatten()."""
+    return check(conv_matrix, transposed.conv_matrix, _conv_cases())
+
+
+def check_transposed_conv(transposed_conv) -> bool:
+    """transposed_conv(y, weight, input_size, stride, padding) -> Cᵀ y as [C_in, H, W] (slide formula (1))."""
+    generator = torch.Generator().manual_seed(1)
+    cases = []
+    for weight, size, s, p in _conv_cases(seed=1):
+        k_h, k_w = weight.shape[-2:]
+        y_size = [transposed.output_size(n, k, s, p) for n, k in zip(size, (k_h, k_w))]
+        cases.append((_randn(generator, weight.shape[0], *y_size), weight, size, s, p))   # y [C_out, H_out, W_out]
+    if not check(transposed_conv, transposed.transposed_conv, cases):
+        return False
+    # Cᵀ y is also what PyTorch's transposed convolution computes
+    for y, weight, size, s, p in cases:
+        pad = transposed.output_padding(size, weight.shape[-2:], s, p)
+        expected = F.conv_transpose2d(y[None], weight, stride=s, padding=p, output_padding=pad)[0]
+        problem = _compare("", transposed_conv(y, weight, size, s, p), expected, "the result", 1e-8, 1e-6)
+        if problem:
+            print(f"FAIL  transposed_conv differs from F.conv_transpose2d: {problem}")
+            return False
+    print("PASS  transposed_conv agrees with F.conv_transpose2d (stride and padding included)")
+    return True
+
+
+# --- the class-model objective (slide "Deep Dream #1") ---
+
+def check_class_objective(class_objective) -> bool:
+    """class_objective(scores, c, image, l2) = S_c(I) - lambda ||I||_2^2, summed over the batch."""
+    generator = torch.Generator().manual_seed(0)
+    cases = []
+    for N, classes, size, c, l2 in [(1, 10, 4, 3, 0.1), (2, 1000, 8, 281, 0.05), (1, 7, 5, 0, 2.0)]:
+        cases.append((_randn(generator, N, classes), c, _randn(generator, N, 3, size, size), l2))
+    return check(class_objective, dream.class_objective, cases, gradient=True)
+
+
+# --- ReLU backward rules (slides "Deconvolutional networks #2", "Saliency Maps #3-4") ---
+
+def _tiny_relu_net():
+    """Conv - ReLU - conv - ReLU(inplace) - pool - linear, random weights, seeded."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 5, 3), nn.ReLU(inplace=True),
+                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(20, 3)).eval()
+
+
+def _input_gradient(net, x, rule):
+    """d S_1 / d x with every ReLU of ``net`` back-propagating by ``rule``."""
+    x = x.clone().requires_grad_(True)
+    with hooks.relu_backward_rule(net, rule):
+        net(x)[0, 1].backward()
+    return x.grad
+
+
+def _check_relu_rule(student, rule_name):
+    name = f"{rule_name}_rule"
+    reference = hooks.RELU_BACKWARD_RULES[rule_name]
+    generator = torch.Generator().manual_seed(0)
+    cases = []
+    for shape in [(6,), (2, 3, 4), (1, 4, 5, 5)]:
+        g = _randn(generator, *shape)                                  # gradient w.r.t. the ReLU output
+        passes = (_randn(generator, *shape) > 0).to(torch.float64)     # 1 where the forward ReLU let x through
+        cases.append((g, passes))
+    if not check(student, reference, cases, name):
+        return False
+    # the same rule inside a real network, through course_lib.hooks
+    net = _tiny_relu_net()
+    x = torch.randn(1, 3, 8, 8, generator=generator)
+    try:
+        got = _input_gradient(net, x, student)
+    except Exception as e:
+        print(_error(name + " inside a network", f"x {list(x.shape)}", e))
+        return False
+    problem = _compare(name, got, _input_gradient(net, x, reference), "the input gradient of a small network", 1e-6, 1e-5)
+    if problem:
+        print(f"FAIL  {name} inside a network: {problem}")
+        return False
+    print(f"PASS  {name} gives the reference input gradient of a small conv net")
+    return True
+
+
+def check_deconvnet_rule(deconvnet_rule) -> bool:
+    """deconvnet_rule(g, passes): the ReLU applied to the backward signal (slide: Deconvolutional networks #2)."""
+    return _check_relu_rule(deconvnet_rule, "deconvnet")
+
+
+def check_guided_rule(guided_rule) -> bool:
+    """guided_rule(g, passes): guided backpropagation (slide: Saliency Maps #3-4)."""
+    return _check_relu_rule(guided_rule, "guided")
+
+
+# --- Artistic style (slides "Artistic Style #2, #5") and the TV prior ---
+
+def _feature_cases(shapes, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return [(_randn(generator, N, M),) for N, M in shapes]
+
+
+def _style_cases(seed=0):
+    """(F [N_l, M_l], A [N_l, N_l]); A is the Gram matrix of other features, so symmetric like the real one."""
+    generator = torch.Generator().manual_seed(seed)
+    cases = []
+    for N, M in [(3, 7), (5, 4), (4, 4), (8, 30)]:
+        P = _randn(generator, N, M).relu()
+        cases.append((_randn(generator, N, M), P @ P.T))
+    return cases
+
+
+def check_content_layer_loss(content_layer_loss) -> bool:
+    """content_layer_loss(F, C) = sum_ij 1/2 (F_ij - C_ij)^2 (slide: Artistic Style #2)."""
+    generator = torch.Generator().manual_seed(0)
+    cases = [(_randn(generator, N, M), _randn(generator, N, M)) for N, M in [(3, 7), (5, 4), (16, 49)]]
+    return check(content_layer_loss, style.content_layer_loss, cases, gradient=True)
+
+
+def check_gram_matrix(gram_matrix) -> bool:
+    """gram_matrix(F) = F F^T for F [N_l, M_l] (slide: Artistic Style #5)."""
+    return check(gram_matrix, style.gram_matrix, _feature_cases([(3, 7), (5, 4), (4, 4), (8, 30)]))
+
+
+def check_style_layer_loss(style_layer_loss) -> bool:
+    """style_layer_loss(F, A) = 1/(4 N_l^2 M_l^2) sum_ij (G_ij - A_ij)^2 (slide: Artistic Style #5)."""
+    return check(style_layer_loss, style.style_layer_loss, _style_cases(), gradient=True)
+
+
+def check_style_layer_grad(style_layer_grad) -> bool:
+    """style_layer_grad(F, A): eq. (2), the analytic dE_l/dF^l (slide: Artistic Style #5)."""
+    return check(style_layer_grad, style.style_layer_grad, _style_cases(seed=1))
+
+
+def check_tv_loss(tv_loss) -> bool:
+    """tv_loss(x): sum of squared differences of neighbouring pixels of x [B, 3, H, W]."""
+    generator = torch.Generator().manual_seed(0)
+    cases = [(torch.rand(*shape, generator=generator, dtype=torch.float64),)
+             for shape in [(1, 3, 5, 5), (2, 3, 4, 7), (1, 3, 16, 9)]]
+    return check(tv_loss, style.tv_loss, cases, gradient=True)

@@ -1,0 +1,293 @@
+"""How to speed it up: a feed-forward network per style (slides "Artistic Style #8-#9: как ускорить?").
+
+Johnson, Alahi, Fei-Fei, "Perceptual Losses for Real-Time Style Transfer and Super-Resolution", ECCV 2016;
+Ulyanov, Lebedev, Vedaldi, Lempitsky, "Texture Networks", ICML 2016, and "Instance Normalization", 2016.
+
+Gatys et al. optimise the pixels x for every new photo: hundreds of forward and backward
+passes. Here a transformer network y = f_W(c) is trained once per style image a, on many
+photos c, with the same loss as slide #7 (content, Gram style, plus a small smoothness term):
+
+    min_W  E_c [ alpha L_content(f_W(c), c) + beta L_style(a, f_W(c)) + gamma TV(f_W(c)) ]
+
+after which stylising any photo is a single forward pass. The losses are those of
+``course_lib.style`` (notebook 06); F^l, C^l, A^l, N_l, M_l as on slides #2 and #5.
+"""
+import copy
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F_
+from PIL import Image
+
+from . import style as gatys
+from .config import lecture_or_quick
+from .images import ImageError, image_to_tensor, list_samples, load_image, sample_image, tensor_to_image
+from .models import check_name, load_model
+from .progress import Optimisation
+
+SHIPPED = Path(__file__).parent / "shipped"
+FORMAT = "course_lib.fast_style/1"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+class CheckpointError(ValueError):
+    """A file that is not a fast-style checkpoint of this course (or is damaged)."""
+
+
+@dataclass
+class FastStyleConfig:
+    """Training settings; the architecture (channels, residual_blocks) is stored in every checkpoint."""
+
+    steps: int = lecture_or_quick(300, 8)
+    size: int = lecture_or_quick(128, 64)           # side of the square training crops
+    batch: int = lecture_or_quick(4, 2)
+    lr: float = 3e-3
+    alpha: float = 1.0                                # content weight
+    beta: float = 1e5                                 # style weight
+    gamma: float = 1e-4                               # total-variation weight
+    content_layers: dict = field(default_factory=lambda: {"block5": 1.0})
+    style_layers: dict = field(default_factory=lambda: {"stem": 1.0, "block1": 1.0, "block3": 1.0, "block5": 1.0, "block10": 1.0})
+    channels: tuple = (16, 32, 64)
+    residual_blocks: int = 5
+    seed: int = 0
+
+
+# ---- the transformer network f_W ---------------------------------------------------------
+
+def conv(n_in, n_out, k, stride=1):
+    """Reflection padding (no dark border from zeros) then a convolution."""
+    return nn.Sequential(nn.ReflectionPad2d(k // 2), nn.Conv2d(n_in, n_out, k, stride))
+
+
+def conv_norm_relu(n_in, n_out, k, stride=1, upsample=False):
+    """[upsample x2 ->] conv -> instance norm -> ReLU.
+
+    Upsample-then-convolve instead of a transposed convolution: a stride-2 transposed conv
+    whose kernel is not divisible by the stride covers some output pixels more often than
+    others, which paints a checkerboard (the demo in notebook 02; Odena et al., Distill 2016).
+    Nearest-neighbour upsampling followed by a plain conv covers every pixel equally.
+    """
+    up = [nn.Upsample(scale_factor=2, mode="nearest")] if upsample else []
+    return nn.Sequential(*up, conv(n_in, n_out, k, stride), nn.InstanceNorm2d(n_out, affine=True), nn.ReLU())
+
+
+class Residual(nn.Module):
+    """x + conv-norm-ReLU-conv-norm(x)."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.body = nn.Sequential(conv(n, n, 3), nn.InstanceNorm2d(n, affine=True), nn.ReLU(),
+                                  conv(n, n, 3), nn.InstanceNorm2d(n, affine=True))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class TransformerNet(nn.Module):
+    """f_W: photo [B,3,H,W] in [0,1] -> stylised [B,3,H,W] in [0,1] (Johnson et al., smaller).
+
+    Instance normalisation (Ulyanov et al.) normalises each image's contrast on its own,
+    which is what makes the stylisation independent of the photo's lighting.
+    """
+
+    def __init__(self, channels=(16, 32, 64), residual_blocks=5):
+        super().__init__()
+        c1, c2, c3 = channels
+        self.down = nn.Sequential(conv_norm_relu(3, c1, 9), conv_norm_relu(c1, c2, 3, 2), conv_norm_relu(c2, c3, 3, 2))
+        self.res = nn.Sequential(*[Residual(c3) for _ in range(residual_blocks)])
+        self.up = nn.Sequential(conv_norm_relu(c3, c2, 3, upsample=True), conv_norm_relu(c2, c1, 3, upsample=True), conv(c1, 3, 9))
+
+    def forward(self, c):
+        H, W = c.shape[-2:]
+        y = self.up(self.res(self.down(c)))  # [B, 3, >=H, >=W]: odd sizes round up twice
+        return torch.sigmoid(y[..., :H, :W])
+
+
+# ---- the training set: random crops, flips and scales of photos ------------------------------
+
+class TrainingImages:
+    """The sample photos (and any folder of the user's images), cut into random square crops."""
+
+    def __init__(self, folder=None, samples=True, max_size=512):
+        self.photos = [image_to_tensor(sample_image(n, max_size)) for n, k in list_samples().items() if samples and k == "photo"]
+        if folder is not None:
+            self.photos += _folder_images(Path(folder).expanduser(), max_size)
+        if not self.photos:
+            raise ImageError("no training images: use the sample photos or give a folder with images")
+
+    def batch(self, n: int, size: int, generator: torch.Generator) -> torch.Tensor:
+        """[n, 3, size, size]: a random photo, a crop of 40-100% of its short side, maybe mirrored."""
+        crops = []
+        for _ in range(n):
+            x = self.photos[_randint(len(self.photos), generator)]  # [1, 3, H, W]
+            H, W = x.shape[-2:]
+            side = max(8, round(min(H, W) * (0.4 + 0.6 * torch.rand(1, generator=generator).item())))
+            top, left = _randint(H - side + 1, generator), _randint(W - side + 1, generator)
+            crop = F_.interpolate(x[..., top:top + side, left:left + side], size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            crops.append(crop.flip(-1) if _randint(2, generator) else crop)
+        return torch.cat(crops).clamp(0, 1)
+
+
+def _randint(n, generator):
+    return int(torch.randint(n, (1,), generator=generator))
+
+
+def _folder_images(folder: Path, max_size: int) -> list:
+    if not folder.is_dir():
+        raise ImageError(f"no such folder: {folder}")
+    images = []
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        try:
+            images.append(image_to_tensor(load_image(path, max_size=max_size)))
+        except ImageError as e:
+            warnings.warn(f"skipped a training image: {e}", stacklevel=3)
+    if not images:
+        raise ImageError(f"{folder} holds no readable images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return images
+
+
+# ---- the perceptual loss (slide #7 with the losses of notebook 06) -------------------------
+
+def style_grams(model, style, size: int, layers) -> dict:
+    """A^l / M_l: the Gram matrices of the style image a (long side ``size``), per position.
+
+    G^l sums over the M_l positions, so it grows with the image; dividing here and multiplying
+    by the M_l of the generated image compares images of any size with the same E_l (slide #5).
+    """
+    for name in layers:
+        model.layer(name)  # UnknownNameError that lists the valid names
+    with torch.no_grad():
+        features = model.features(model.preprocess(style, size), list(layers))
+    return {l: gatys.gram_matrix(F) / (F.shape[-2] * F.shape[-1]) for l, F in features.items()}  # [1, N_l, N_l]
+
+
+def perceptual_loss(model, y, c, grams, config) -> tuple:
+    """(total, content, style) per image: alpha L_content(y, c) + beta L_style(a, y) + gamma TV(y) (slide #7)."""
+    layers = list(dict.fromkeys([*config.content_layers, *config.style_layers]))
+    F = model.features(model.to_input(y), layers)                     # {l: [B, N_l, H_l, W_l]}
+    with torch.no_grad():
+        C = model.features(model.to_input(c), list(config.content_layers))
+    A = {l: grams[l] * (F[l].shape[-2] * F[l].shape[-1]) for l in config.style_layers}  # scaled to M_l of y
+    B = y.shape[0]
+    content = gatys.content_loss(F, C, config.content_layers) / B
+    style = gatys.style_loss(F, A, config.style_layers) / B
+    total = config.alpha * content + config.beta * style + config.gamma * gatys.tv_loss(y) / B
+    return total, content, style
+
+
+def style_loss_of(model, image, style, config=None, size=None) -> float:
+    """L_style(a, x) of one image against a style image, both at long side ``size`` (slide #5)."""
+    config = config or FastStyleConfig()
+    x = model.preprocess(image, size)
+    grams = style_grams(model, style, size or max(x.shape[-2:]), config.style_layers)
+    with torch.no_grad():
+        F = model.features(x, list(config.style_layers))
+        A = {l: grams[l] * (F[l].shape[-2] * F[l].shape[-1]) for l in config.style_layers}
+        return float(gatys.style_loss(F, A, config.style_layers))
+
+
+# ---- a trained style: train, stylise, save, load -----------------------------------------
+
+@dataclass
+class FastStyle:
+    """A trained transformer network for one style, with the settings it was trained with."""
+
+    name: str
+    net: TransformerNet
+    config: FastStyleConfig
+    history: list = field(default_factory=list, repr=False)
+
+    @torch.no_grad()
+    def stylise(self, image, size=None, blend: float = 1.0) -> Image.Image:
+        """One forward pass y = f_W(c), mixed with the photo: blend * y + (1 - blend) * c (slide #8)."""
+        if not 0 <= blend <= 1:
+            raise ValueError(f"blend must be between 0 (the photo) and 1 (fully stylised), got {blend}")
+        c = image_to_tensor(load_image(image, max_size=size)).to(next(self.net.parameters()).device)
+        y = self.net.eval()(c)
+        return tensor_to_image(blend * y + (1 - blend) * c)
+
+    def save(self, path) -> Path:
+        """A checkpoint that ``load`` reads with ``torch.load(weights_only=True)``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
+        torch.save({"format": FORMAT, "name": self.name, "config": asdict(self.config), "state_dict": state,
+                    "history": [float(h) for h in self.history]}, path)
+        return path
+
+
+def train(style, config=None, name=None, folder=None, model=None, live=False, quiet=False) -> FastStyle:
+    """Train f_W for the style image ``style`` on random crops of photos (slide #8; Johnson et al.)."""
+    config = config or FastStyleConfig()
+    model = model or load_model(device="cpu")
+    if isinstance(style, str) and name is None and style in list_samples():
+        name = style
+    style = sample_image(style) if isinstance(style, str) and style in list_samples() else load_image(style)
+    for layer in [*config.content_layers, *config.style_layers]:
+        model.layer(layer)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    images = TrainingImages(folder)
+    grams = style_grams(model, style, config.size, config.style_layers)
+    net = TransformerNet(config.channels, config.residual_blocks).to(model.device)
+    optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
+    good = copy.deepcopy(net.state_dict())
+    with Optimisation(config.steps, f"training '{name or 'custom'}'", live=live, live_every=25,
+                      to_image=tensor_to_image, quiet=quiet) as run:
+        for _ in range(config.steps):
+            c = images.batch(config.batch, config.size, generator).to(model.device)  # [B, 3, size, size]
+            y = net(c)
+            loss, _, _ = perceptual_loss(model, y, c, grams, config)
+            if not run.step(loss, y[:1]):
+                net.load_state_dict(good)  # the weights before the step that diverged
+                break
+            good = copy.deepcopy(net.state_dict())
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    return FastStyle(name or "custom", net.eval(), config, run.history)
+
+
+def load(path) -> FastStyle:
+    """Read a checkpoint written by ``FastStyle.save`` (``weights_only=True``: no code is run)."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"no such checkpoint: {path}") from None
+    except Exception as e:  # pickle errors, truncated zip files, ...
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a fast-style checkpoint of this course (format {FORMAT})")
+    config = FastStyleConfig(**data["config"])
+    net = TransformerNet(tuple(config.channels), config.residual_blocks)
+    try:
+        net.load_state_dict(data["state_dict"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: the weights do not fit the stored architecture ({e})") from None
+    return FastStyle(data["name"], net.eval(), config, list(data.get("history", [])))
+
+
+def shipped_styles() -> list:
+    """Names of the styles trained by ``scripts/train_fast_style.py`` and shipped with the package."""
+    return sorted(p.stem for p in SHIPPED.glob("*.pth"))
+
+
+def load_shipped(name: str) -> FastStyle:
+    check_name("shipped style", name, shipped_styles())
+    return load(SHIPPED / f"{name}.pth")
+
+
+def time_against_gatys(fast: FastStyle, content, style, size: int, model=None, **gatys_kwargs) -> dict:
+    """Seconds for Gatys' optimisation (notebook 06 defaults) and for one forward pass, same image and size."""
+    model = model or load_model(device="cpu")
+    start = time.perf_counter()
+    gatys_image, _ = gatys.transfer(content, style, model=model, size=size, **gatys_kwargs)
+    t_gatys = time.perf_counter() - start
+    start = time.perf_counter()
+    fast_image = fast.stylise(content, size=size)
+    t_fast = time.perf_counter() - start
+    return {"gatys_s": t_gatys, "fast_s": t_fast, "ratio": t_gatys / t_fast, "gatys_image": gatys_image, "fast_image": fast_image}

@@ -1,0 +1,269 @@
+"""A Neural Algorithm of Artistic Style (slides "Artistic Style #1-#7").
+
+Gatys, Ecker, Bethge, "A Neural Algorithm of Artistic Style", arXiv:1508.06576 (2015).
+
+F^l [N_l, M_l]: the N_l filter responses of layer l at M_l positions for the generated
+image x; C^l the same for the content image c, A^l the Gram matrix of the style image a.
+
+    content (slide #2):  L_content = sum_l w_l sum_ij 1/2 (F^l_ij - C^l_ij)^2
+    style   (slide #5):  G^l_ij = sum_k F^l_ik F^l_jk
+                         E_l = 1/(4 N_l^2 M_l^2) sum_ij (G^l_ij - A^l_ij)^2,  L_style = sum_l w_l E_l
+    eq. (2):             dE_l/dF^l_ij = 1/(N_l^2 M_l^2) ((F^l)^T (G^l - A^l))_ji  if F^l_ij > 0, else 0
+    total   (slide #7):  L_total = alpha L_content + beta L_style
+"""
+import functools
+import warnings
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+
+from .config import lecture_or_quick
+from .images import image_to_tensor, load_image, resize_long_side, tensor_to_image
+from .models import CourseModel, load_model
+from .progress import Optimisation
+
+
+def _as_matrices(F: torch.Tensor) -> torch.Tensor:
+    """[N_l, M_l] and [B, N_l, M_l] stay; [B, N_l, H, W] -> [B, N_l, M_l] with M_l = H*W."""
+    if F.dim() in (2, 3):
+        return F
+    if F.dim() == 4:
+        return F.flatten(2)  # [B, N_l, M_l]
+    raise ValueError(f"expected features [N_l, M_l] or [B, N_l, H, W], got shape {list(F.shape)}")
+
+
+def gram_matrix(F: torch.Tensor) -> torch.Tensor:
+    """G = F F^T, no normalisation: [N_l, M_l] -> [N_l, N_l], [B, N_l, H, W] -> [B, N_l, N_l] (slide: Artistic Style #5)."""
+    F = _as_matrices(F)
+    return F @ F.transpose(-1, -2)  # G_ij = sum_k F_ik F_jk
+
+
+def style_layer_loss(F: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+    """E_l = 1/(4 N_l^2 M_l^2) sum_ij (G_ij - A_ij)^2, summed over a batch (slide: Artistic Style #5)."""
+    F = _as_matrices(F)
+    N_l, M_l = F.shape[-2], F.shape[-1]
+    G = gram_matrix(F)  # [N_l, N_l] or [B, N_l, N_l]
+    return ((G - A) ** 2).sum() / (4 * N_l**2 * M_l**2)
+
+
+def style_layer_grad(F: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+    """Eq. (2): dE_l/dF = 1/(N_l^2 M_l^2) ((F^T (G - A))^T) where F > 0, else 0; F [N_l, M_l] (slide: Artistic Style #5)."""
+    if F.dim() != 2:
+        raise ValueError(f"eq. (2) is written for one matrix F [N_l, M_l], got shape {list(F.shape)}")
+    N_l, M_l = F.shape
+    G = gram_matrix(F)                             # [N_l, N_l]
+    grad = (F.T @ (G - A)).T / (N_l**2 * M_l**2)   # [N_l, M_l]
+    return grad * (F > 0)
+
+
+def content_layer_loss(F: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
+    """sum_ij 1/2 (F_ij - C_ij)^2 for one layer (slide: Artistic Style #2)."""
+    return 0.5 * ((F - C) ** 2).sum()
+
+
+def content_loss(features: dict, targets: dict, weights: dict) -> torch.Tensor:
+    """L_content = sum_l w_l sum_ij 1/2 (F^l_ij - C^l_ij)^2 over the layers in ``weights`` (slide: Artistic Style #2)."""
+    return sum(w * content_layer_loss(features[l], targets[l]) for l, w in weights.items())
+
+
+def style_loss(features: dict, grams: dict, weights: dict) -> torch.Tensor:
+    """L_style = sum_l w_l E_l over the layers in ``weights``; ``grams`` holds A^l (slide: Artistic Style #5)."""
+    return sum(w * style_layer_loss(features[l], grams[l]) for l, w in weights.items())
+
+
+def tv_loss(x: torch.Tensor) -> torch.Tensor:
+    """Total variation of an image batch [B, 3, H, W]: the sum of SQUARED neighbour differences.
+
+    Not on the slides (a common smoothness prior, Mahendran & Vedaldi 2015): sum over
+    pixels of (x[i+1, j] - x[i, j])^2 + (x[i, j+1] - x[i, j])^2.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"expected an image batch [B, 3, H, W], got shape {list(x.shape)}")
+    dy = x[:, :, 1:, :] - x[:, :, :-1, :]  # [B, 3, H-1, W]
+    dx = x[:, :, :, 1:] - x[:, :, :, :-1]  # [B, 3, H, W-1]
+    return (dy**2).sum() + (dx**2).sum()
+
+
+
+# ---- transfer: optimise the pixels of x for L_total (slide: Artistic Style #7) ------------
+
+# Per network: content layers, style layers (w_l = 1/5 each, as in Gatys) and the default
+# beta/alpha, which balances the two losses for that network's scale of activations.
+# EfficientNet-Lite0: the style layers end its first stages (stem /2, block0 /2, block2 /4,
+# block4 /8, block7 /16: five scales like VGG's relu1_1..relu5_1); content at block4 (/8, like conv4_2).
+DEFAULT_LAYERS = {
+    "efficientnet_lite0": (("block4",), ("stem", "block0", "block2", "block4", "block7"), 1e4),
+    "vgg19": (("conv4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), 1e3),
+}
+DEFAULT_LAYERS["vgg16"] = DEFAULT_LAYERS["vgg19"]
+
+
+@dataclass
+class StyleConfig:
+    """Defaults of ``transfer`` and ``layer_grid`` (quick mode: tiny images, few evaluations)."""
+
+    size: int = lecture_or_quick(256, 64)        # long side of the generated image x
+    steps: int = lecture_or_quick(200, 30)       # loss evaluations (L-BFGS) or Adam steps
+    adam_lr: float = 0.02
+    grid_size: int = lecture_or_quick(160, 48)
+    grid_steps: int = lecture_or_quick(150, 25)
+
+
+class TransferResult(NamedTuple):
+    image: torch.Tensor   # x: [1, 3, H, W] in [0, 1]
+    history: dict         # {"total", "content", "style", "tv"}: one value per evaluation
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled_model() -> CourseModel:
+    return load_model()
+
+
+def default_layers(model: CourseModel):
+    """(content layers, style layers, beta/alpha) for ``model``; see ``DEFAULT_LAYERS``."""
+    if model.name not in DEFAULT_LAYERS:
+        raise ValueError(f"no default style layers for {model.name}; pass content_layers and style_layers "
+                         f"(choose from {', '.join(model.layer_names)})")
+    return DEFAULT_LAYERS[model.name]
+
+
+def _pixels(image, size: int) -> torch.Tensor:
+    """Any image source -> [1, 3, H, W] in [0, 1], long side ``size``."""
+    return image_to_tensor(load_image(image, max_size=size))
+
+
+def _luminance(x: torch.Tensor) -> torch.Tensor:
+    """Y of YIQ, [B, 1, H, W]."""
+    return (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+
+
+def keep_colours(x: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
+    """The luminance of ``x`` with the chrominance (RGB - Y) of ``colours`` (Gatys et al. 2016, colour preservation)."""
+    return (_luminance(x) + colours - _luminance(colours)).clamp(0, 1)
+
+
+def transfer(content, style=None, model: CourseModel | None = None, content_layers=None, style_layers=None,
+             alpha: float = 1.0, beta: float | None = None, style_weights=None, tv_weight: float = 0.0,
+             steps: int | None = None, optimizer: str = "lbfgs", init: str = "content", size: int | None = None,
+             preserve_colour: bool = False, live: bool = True, quiet: bool = False, seed: int = 0,
+             config: StyleConfig | None = None) -> TransferResult:
+    """x minimising L_total = alpha L_content + beta L_style + tv_weight TV (slide: Artistic Style #7).
+
+    content: image (path, URL, PIL, ...) whose layout x keeps; style: one image, a list of
+    images (mixed with ``style_weights``) or None (content only). alpha = 0 gives a pure
+    style reconstruction. optimizer "lbfgs" (``steps`` = loss evaluations) or "adam";
+    init "content", "noise" or "style". ``preserve_colour``: style only the luminance and
+    keep the content's colours. Ctrl-C returns the current image; divergence the last good one.
+    """
+    config = config or StyleConfig()
+    model = model or _bundled_model()
+    size, steps = size or config.size, steps or config.steps
+    d_content, d_style, d_ratio = default_layers(model) if (content_layers is None or style_layers is None or beta is None) else (None, None, None)
+    content_layers = list(d_content if content_layers is None else content_layers)
+    style_layers = list(d_style if style_layers is None else style_layers)
+    beta = alpha * d_ratio if beta is None else beta
+    if optimizer not in ("lbfgs", "adam"):
+        raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
+    if init not in ("content", "noise", "style"):
+        raise ValueError(f"init must be 'content', 'noise' or 'style', got {init!r}")
+    for name in content_layers + style_layers:
+        model.layer(name)  # UnknownNameError listing the valid names
+
+    c = _pixels(content, size)                                         # [1, 3, H, W]
+    styles = [] if style is None else (list(style) if isinstance(style, (list, tuple)) else [style])
+    v = list(style_weights) if style_weights is not None else [1 / max(1, len(styles))] * len(styles)
+    if len(v) != len(styles):
+        raise ValueError(f"got {len(styles)} style images but {len(v)} style weights")
+    a_list = [_pixels(resize_long_side(load_image(a), size), size) for a in styles]
+    if preserve_colour:  # luminance-only transfer: grey content, grey styles matched to its mean/std
+        y_c = _luminance(c)
+        c_in = y_c.expand(-1, 3, -1, -1)
+        a_list = [((_luminance(a) - _luminance(a).mean()) / _luminance(a).std().clamp(min=1e-6)
+                   * y_c.std() + y_c.mean()).clamp(0, 1).expand(-1, 3, -1, -1) for a in a_list]
+    else:
+        c_in = c
+
+    def features(x01, layers):
+        return model.features(model.to_input(x01), layers)
+
+    w_content = {l: 1.0 for l in content_layers}
+    w_style = {l: 1.0 / len(style_layers) for l in style_layers}
+    with torch.no_grad():
+        C = features(c_in, content_layers) if alpha and content_layers else {}
+        A_list = [{l: gram_matrix(F_l)[0] for l, F_l in features(a, style_layers).items()} for a in a_list] if beta else []
+
+    generator = torch.Generator().manual_seed(seed)
+    x0 = {"content": c_in, "noise": torch.rand(c.shape, generator=generator),
+          "style": torch.nn.functional.interpolate(a_list[0], size=c.shape[-2:], mode="bilinear") if a_list else c_in}[init]
+    x = x0.clone().to(model.device).requires_grad_(True)
+    history = {"total": [], "content": [], "style": [], "tv": []}
+
+    def loss_of(x):
+        F = features(x, content_layers + style_layers if A_list else content_layers)
+        L_content = content_loss(F, C, w_content) if C else x.new_zeros(())
+        L_style = sum((v_s * style_loss(F, A, w_style) for v_s, A in zip(v, A_list)), x.new_zeros(()))
+        L_tv = tv_loss(x) if tv_weight else x.new_zeros(())
+        total = alpha * L_content + beta * L_style + tv_weight * L_tv
+        for key, value in zip(history, (total, L_content, L_style, L_tv)):
+            history[key].append(float(value))
+        return total
+
+    with Optimisation(steps, "style transfer", live=live, to_image=tensor_to_image, quiet=quiet) as run:
+        if optimizer == "adam":
+            opt = torch.optim.Adam([x], lr=config.adam_lr)
+            for _ in range(steps):
+                opt.zero_grad()
+                loss = loss_of(x)
+                loss.backward()
+                if not run.step(loss, x):
+                    break
+                opt.step()
+                with torch.no_grad():
+                    x.clamp_(0, 1)
+        else:
+            _lbfgs(x, loss_of, run, steps)
+    x = (run.best_image(x) if optimizer == "adam" else x.detach()).clamp(0, 1).cpu()
+    for key in history:
+        del history[key][len(run.history):]  # drop the values of a diverged evaluation
+    if preserve_colour:
+        x = keep_colours(x, c)
+    return TransferResult(x, history)
+
+
+class _Stop(Exception):
+    """Ends L-BFGS from inside its closure: budget spent or loss diverged."""
+
+
+def _lbfgs(x, loss_of, run, steps):
+    """L-BFGS over the pixels of x, one ``run.step`` per loss evaluation, ``steps`` evaluations in all.
+
+    The line search also evaluates trial points, so x ends as the best image evaluated.
+    """
+    opt = torch.optim.LBFGS([x], lr=1, max_iter=steps, max_eval=steps, history_size=50,
+                            tolerance_grad=0, tolerance_change=0, line_search_fn="strong_wolfe")
+    best = {"loss": float("inf"), "x": x.detach().clone()}
+
+    def closure():
+        if len(run.history) >= steps:
+            raise _Stop
+        opt.zero_grad()
+        loss = loss_of(x)
+        loss.backward()
+        if not run.step(loss, x):
+            raise _Stop
+        if loss.item() < best["loss"]:
+            best.update(loss=loss.item(), x=x.detach().clone())
+        return loss
+
+    try:
+        while len(run.history) < steps:
+            before = len(run.history)
+            opt.step(closure)
+            if len(run.history) == before:
+                break
+    except _Stop:
+        pass
+    finally:  # also on Ctrl-C: keep the best image, not a half-done line-search trial
+        with torch.no_grad():
+            x.copy_(best["x"])
