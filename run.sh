@@ -32,7 +32,7 @@ case "${1:-}" in
   test)
     setup
     export COURSE_LIB_QUICK=1 MPLBACKEND=Agg
-    exec "$PY" -m pytest tests notebooks --nbval-lax -p no:cacheprovider "${@:2}" ;;
+    exec "$PY" -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider "${@:2}" ;;
   bench)
     setup
     exec "$PY" -m benchmarks "${@:2}" ;;

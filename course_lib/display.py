@@ -62,6 +62,18 @@ def show_top_k(predictions, title=None, ax=None):
     return ax
 
 
+def show_prediction(model, image, k=5, title=None):
+    """The image beside the model's top-k class bars (slide: "Сверточные сети — сложный черный ящик?")."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3), gridspec_kw={"width_ratios": [1, 1.2]})
+    left.imshow(as_image(image))
+    left.axis("off")
+    if title:
+        left.set_title(title)
+    show_top_k(model.classify(image, k=k), ax=right)
+    fig.tight_layout()
+    return fig
+
+
 def error_html(error: Exception) -> str:
     return f'<div style="color:#b00020;font-weight:bold">⚠ {html.escape(type(error).__name__)}: {html.escape(str(error))}</div>'
 

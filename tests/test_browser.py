@@ -1,0 +1,249 @@
+"""The lecture notebooks in a real browser: JupyterLab + headless Chromium, widgets must respond.
+
+One JupyterLab server (localhost, random token, quick mode) serves ``notebooks/``; Playwright
+drives Debian's Chromium (``/usr/bin/chromium``, installed by ``.ci/run``; no browser download).
+For each ``notebooks/0*.ipynb``: open it, run all cells, require no error output and every
+widget rendered; then in up to two cells whose output holds both a control and an image,
+move the first slider one step (or pick another option of the first dropdown) and wait for
+the cell's output image to change. Screenshots go to ``test-artifacts/browser/``.
+"""
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+RUN_ALL_TIMEOUT_S = 240     # quick mode: nbval needs well under 60 s per notebook
+RESPONSE_TIMEOUT_S = 90     # one widget change -> new output image
+MAX_INTERACTIONS = 2        # widget cells tried per notebook (keeps CI time modest)
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent: install Debian's chromium "
+                       "package (apt-get install chromium, as .ci/run does) to run the browser tests"),
+    pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks/0*.ipynb yet"),
+]
+
+# JupyterLab settings for a quiet, fully rendered notebook: no news toast, every cell in the DOM.
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+}
+
+# In the page: the current notebook panel (JupyterLab started with expose_app_in_browser).
+JS_PANEL = "window.jupyterapp.shell.currentWidget"
+JS_READY = f"""() => {{
+  const nb = window.jupyterapp && {JS_PANEL};
+  return !!(nb && nb.content && nb.sessionContext && nb.sessionContext.session
+            && nb.sessionContext.session.kernel && nb.sessionContext.session.kernel.status === 'idle');
+}}"""
+# Done when every code cell has an execution count and the kernel is idle, or a cell failed
+# (JupyterLab stops a run at the first error unless the cell is tagged raises-exception).
+JS_RUN_STATE = f"""() => {{
+  const nb = {JS_PANEL};
+  const cells = nb.content.widgets.filter(c => c.model.type === 'code');
+  const errors = [];
+  cells.forEach((c, i) => {{
+    const tags = c.model.getMetadata ? (c.model.getMetadata('tags') || []) : [];
+    for (const o of c.model.outputs.toJSON())
+      if (o.output_type === 'error' && !tags.includes('raises-exception'))
+        errors.push(`code cell ${{i}}: ${{o.ename}}: ${{o.evalue}}`);
+  }});
+  const executed = cells.every(c => c.model.executionCount !== null);
+  const idle = nb.sessionContext.session.kernel.status === 'idle';
+  return {{done: errors.length > 0 || (executed && idle), errors,
+           executed: cells.filter(c => c.model.executionCount !== null).length, total: cells.length}};
+}}"""
+JS_KERNEL_IDLE = f"() => {JS_PANEL}.sessionContext.session.kernel.status === 'idle'"
+# Short signature of the images in an output area (data: or blob: URLs change when the image does).
+JS_IMAGE_SIGNATURE = "imgs => imgs.map(i => i.src.length + ':' + i.src.slice(-80)).join('|')"
+
+
+@dataclass
+class Lab:
+    url: str
+    token: str
+
+    def api(self, method, path):
+        request = urllib.request.Request(f"{self.url}{path}", method=method,
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def shutdown_kernels(self):
+        for session in self.api("GET", "/api/sessions"):
+            self.api("DELETE", f"/api/sessions/{session['id']}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on localhost over notebooks/, in quick mode, with a random token."""
+    home = tmp_path_factory.mktemp("lab")
+    for name, value in LAB_SETTINGS.items():
+        path = home / "settings" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "JUPYTER_CONFIG_DIR")}
+    env.update(COURSE_LIB_QUICK="1", JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+               JUPYTER_CONFIG_DIR=str(home / "config"), PYTHONUNBUFFERED="1")
+    port, token = free_port(), secrets.token_hex(16)
+    log = open(home / "jupyter.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT / 'notebooks'}",
+         "--LabApp.expose_app_in_browser=True", f"--LabApp.user_settings_dir={home / 'settings'}",
+         f"--LabApp.workspaces_dir={home / 'workspaces'}"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    lab = Lab(f"http://127.0.0.1:{port}", token)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                lab.api("GET", "/api/status")
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not start:\n{(home / 'jupyter.log').read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield lab
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory):
+    """Headless Debian Chromium with a fresh profile, driven by Playwright."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(30_000)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def image_signature(cell) -> str:
+    return cell.locator(".jp-OutputArea img").evaluate_all(JS_IMAGE_SIGNATURE)
+
+
+def change_widget(cell) -> str:
+    """Move the first slider one step, or pick another option of the first dropdown; describes it."""
+    slider = cell.locator(".jp-OutputArea .widget-slider .noUi-handle").first
+    if slider.count():
+        label = slider.locator("xpath=ancestor::div[contains(@class,'widget-slider')][1]//label").first
+        name = label.inner_text().strip() if label.count() else "slider"
+        now, top = slider.get_attribute("aria-valuenow"), slider.get_attribute("aria-valuemax")
+        slider.scroll_into_view_if_needed()
+        slider.focus()
+        slider.press("ArrowLeft" if now is not None and now == top else "ArrowRight")
+        return f"slider '{name}' moved from {now}"
+    select = cell.locator(".jp-OutputArea .widget-dropdown select").first
+    label = select.locator("xpath=ancestor::div[contains(@class,'widget-dropdown')][1]//label").first
+    name = label.inner_text().strip() if label.count() else "dropdown"
+    current = select.input_value()
+    options = [o for o in select.locator("option").all_inner_texts()
+               if o != current and not o.startswith("(")]   # "(uploaded file)", "(URL)" need user input
+    assert options, f"dropdown '{name}' has no other option to pick"
+    select.select_option(label=options[0])
+    return f"dropdown '{name}' changed from {current!r} to {options[0]!r}"
+
+
+def widget_cells(page):
+    """Code cells whose output shows an image together with a slider or a dropdown."""
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    found = []
+    for i in range(cells.count()):
+        cell = cells.nth(i)
+        controls = cell.locator(".jp-OutputArea .widget-slider .noUi-handle, .jp-OutputArea .widget-dropdown select")
+        if controls.count() and cell.locator(".jp-OutputArea img").count():
+            found.append((i, cell))
+    return found
+
+
+def run_all_cells(page, name) -> dict:
+    """Run all cells from the JupyterLab command; returns the final JS_RUN_STATE."""
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    deadline = time.monotonic() + RUN_ALL_TIMEOUT_S
+    while not (state := page.evaluate(JS_RUN_STATE))["done"]:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name} did not finish in {RUN_ALL_TIMEOUT_S} s in the browser: "
+                                 f"{state['executed']} of {state['total']} code cells ran")
+        time.sleep(0.5)
+    return state
+
+
+def wait_until(predicate, timeout_s, what):
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.25)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_and_widgets_respond(lab, browser_context, notebook):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = lambda what: ARTIFACTS / f"{notebook.stem}-{what}.png"  # noqa: E731
+    page = browser_context.new_page()
+    console_errors = []
+    page.on("pageerror", lambda e: console_errors.append(str(e)))
+    try:
+        page.goto(f"{lab.url}/lab/tree/{notebook.name}?reset&token={lab.token}")
+        page.wait_for_function(JS_READY, timeout=120_000)
+        state = run_all_cells(page, notebook.name)
+        page.screenshot(path=shot("run-all"))
+        assert not state["errors"], f"{notebook.name} failed in the browser: {state['errors']}"
+
+        outputs = page.locator(".jp-OutputArea-output")
+        broken = [t for t in outputs.all_inner_texts() if "Error displaying widget" in t]
+        assert not broken, f"widgets failed to render in {notebook.name}: {broken[:3]}"
+
+        candidates = widget_cells(page)[:MAX_INTERACTIONS]
+        for index, cell in candidates:
+            cell.scroll_into_view_if_needed()
+            before = image_signature(cell)
+            cell.screenshot(path=shot(f"cell{index}-before"))
+            change = change_widget(cell)
+            wait_until(lambda: image_signature(cell) not in ("", before), RESPONSE_TIMEOUT_S,
+                       f"a new output image in code cell {index} of {notebook.name} after the {change}")
+            wait_until(lambda: page.evaluate(JS_KERNEL_IDLE), RESPONSE_TIMEOUT_S, "the kernel to finish")
+            cell.screenshot(path=shot(f"cell{index}-after"))
+            red = [t for t in cell.locator(".jp-OutputArea-output").all_inner_texts() if "⚠" in t]
+            assert not red, f"code cell {index} of {notebook.name} showed an error after the {change}: {red}"
+            image_count = cell.locator(".jp-OutputArea img").count()
+            assert image_count, f"code cell {index} lost its image after the {change}"
+    except Exception:
+        page.screenshot(path=shot("failure"))
+        raise
+    finally:
+        page.close()
+        lab.shutdown_kernels()
