@@ -38,7 +38,7 @@ case "${1:-}" in
     exec "$PY" -m benchmarks "${@:2}" ;;
   gallery)
     setup
-    exec "$PY" -m course_lib.gallery "${@:2}" ;;
+    exec "$PY" tools/gallery.py "${@:2}" ;;
   *)
     sed -n '2,8p' "$0"; exit 2 ;;
 esac

@@ -39,7 +39,7 @@ ANIMAL_CLASSES = range(0, 398)    # ImageNet: 'tench' ... 'puffer'
 class ClassVisConfig:
     steps: int = lecture_or_quick(200, 8)
     lr: float = 0.02           # step length in network-input units (gradient normalised)
-    l2: float = 1e-4           # lambda of the slide
+    l2: float = 0.03           # lambda of the slide
     size: int = lecture_or_quick(224, 64)
     jitter: int = lecture_or_quick(8, 2)     # addition: random roll, pixels
     blur_every: int = lecture_or_quick(10, 0)  # addition: Gaussian blur every n steps (0: never)
@@ -73,7 +73,7 @@ def class_visualization(model, target, steps=None, lr=None, l2=None, *, config=N
             scores = model.net(_roll(I, cfg.jitter, generator))              # [1, 1000]
             objective = class_objective(scores, c, I, cfg.l2)
             (g,) = torch.autograd.grad(objective, I)                         # 2. the derivative
-            if not run.step(objective if torch.isfinite(g).all() else float("nan"), I):
+            if not run.step(objective.item() if torch.isfinite(g).all() else float("nan"), I):
                 break
             scores_c.append(scores[0, c].item())
             with torch.no_grad():

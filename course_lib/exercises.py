@@ -4,7 +4,7 @@ Every ``check_*`` takes the student's function, calls it and the course's refere
 implementation on several seeded random inputs, and prints one line:
 
     PASS  gram_matrix: 4 inputs agree with the reference (largest error 3.6e-15)
-    FAIL  gram_matrix on input 2 of 4 (F [3, 7]): largest error 41.2 (allowed 1.1e-05)
+    FAIL  gram_matrix on input 1 of 4 (F [3, 7]): the result is off by up to 7.88 (allowed 9.2e-06)
     gram_matrix: not implemented yet
 
 It returns True only on PASS. Nothing is stored: the answers come from the reference
@@ -12,13 +12,15 @@ modules (``transposed``, ``hubel_wiesel``, ``hooks``, ``dream``, ``style``), so 
 checkers cannot drift from the code the lecture notebooks use.
 """
 import inspect
+import math
+import os
 import traceback
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import dream, hooks, style, transposed
+from . import dream, hooks, hubel_wiesel, style, transposed
 
 
 def _describe(reference, args) -> str:
@@ -42,17 +44,19 @@ def _fresh(args, requires_grad=False):
     return out
 
 
+_LIBRARIES = (os.path.dirname(__file__), os.path.dirname(torch.__file__))
+
+
 def _student_line(error: Exception) -> str:
     """' (line 3 in gram_matrix: return F @ F)' for the deepest frame outside course_lib and torch."""
-    frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if "course_lib" not in f.filename and "torch" not in f.filename]
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith(_LIBRARIES)]
     if not frames:
         return ""
     f = frames[-1]
     return f" (line {f.lineno} in {f.name}: {(f.line or '').strip()})"
 
 
-def _compare(name, got, expected, what, atol, rtol):
+def _compare(got, expected, what, atol, rtol):
     """None when ``got`` matches ``expected``, else a sentence saying how it differs."""
     if not isinstance(got, torch.Tensor):
         return f"{what} is a {type(got).__name__}, expected a torch tensor" + (
@@ -66,7 +70,7 @@ def _compare(name, got, expected, what, atol, rtol):
     allowed = atol + rtol * (expected.abs().max().item() if expected.numel() else 0.0)
     if error > allowed:
         values = f"; got {got.item():.6g}, expected {expected.item():.6g}" if got.numel() == 1 else ""
-        return f"{what}: largest error {error:.3g} (allowed {allowed:.2g}){values}"
+        return f"{what} is off by up to {error:.3g} (allowed {allowed:.2g}){values}"
     return None
 
 
@@ -97,9 +101,13 @@ def check(student, reference, cases, name=None, atol=1e-8, rtol=1e-6, gradient=F
         except Exception as e:  # the student's bug, shown as one readable line
             print(_error(name, args_text, e))
             return False
-        problem = _compare(name, got, expected, "the result", atol, rtol)
+        problem = _compare(got, expected, "the result", atol, rtol)
         if problem is None and gradient:
-            problem = _compare_gradients(ref_args, stu_args, got, expected, atol, rtol)
+            try:
+                problem = _compare_gradients(reference, ref_args, stu_args, got, expected, atol, rtol)
+            except Exception as e:
+                print(_error(name + "'s backward pass", args_text, e))
+                return False
         if problem is not None:
             print(f"FAIL  {name} on input {i} of {len(cases)} ({args_text}): {problem}")
             return False
@@ -108,17 +116,18 @@ def check(student, reference, cases, name=None, atol=1e-8, rtol=1e-6, gradient=F
     return True
 
 
-def _compare_gradients(ref_args, stu_args, got, expected, atol, rtol):
+def _compare_gradients(reference, ref_args, stu_args, got, expected, atol, rtol):
+    """None when the gradients of ``got`` w.r.t. every input match those of ``expected``."""
     if got.numel() != 1:
         return "the result should be a single number"
     if not got.requires_grad:
         return "the result does not depend on the input through autograd (no .item(), numpy or .detach())"
     expected.backward()
     got.backward()
-    for k, (r, s) in enumerate(zip(ref_args, stu_args)):
+    for name, r, s in zip(inspect.signature(reference).parameters, ref_args, stu_args):
         if isinstance(r, torch.Tensor) and r.grad is not None:
-            problem = _compare("", s.grad if s.grad is not None else torch.zeros_like(s), r.grad,
-                               f"the gradient w.r.t. argument {k + 1}", atol, rtol)
+            problem = _compare(s.grad if s.grad is not None else torch.zeros_like(s), r.grad,
+                               f"the gradient with respect to {name}", atol, rtol)
             if problem:
                 return problem
     return None
@@ -126,6 +135,45 @@ def _compare_gradients(ref_args, stu_args, got, expected, atol, rtol):
 
 def _randn(generator, *shape):
     return torch.randn(*shape, generator=generator, dtype=torch.float64)
+
+
+# --- the Hubel & Wiesel experiment (slide "Модель Hubel & Weisel") ---
+
+class _Neuron:
+    """A test cell: channel ``c`` at the centre of a random conv layer, R = max(F, 0); [N, 3, S, S] -> [N]."""
+
+    def __init__(self, seed, c=0):
+        self.weight = torch.randn(3, 3, 7, 7, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        self.c = c
+
+    def __call__(self, stimuli):
+        F_l = F.conv2d(stimuli.double(), self.weight)               # [N, 3, H_l, W_l]
+        return F_l[:, self.c, F_l.shape[2] // 2, F_l.shape[3] // 2].clamp_min(0)
+
+    def __repr__(self):
+        return "neuron"
+
+
+def reference_tuning_curve(neuron, angles_deg, size, frequency, n_phases=4):
+    """The tuning-curve exercise's answer: R(θ) = max_k neuron(grating(θ, φ_k)), φ_k = 2πk/n_phases; [n_angles]."""
+    phases = [2 * math.pi * k / n_phases for k in range(n_phases)]
+    stimuli = torch.stack([hubel_wiesel.oriented_grating(size, float(a), frequency, phi)
+                           for a in angles_deg for phi in phases])      # [n_angles * n_phases, 3, S, S]
+    return neuron(stimuli).view(len(angles_deg), n_phases).amax(dim=1)
+
+
+def check_tuning_curve(tuning_curve) -> bool:
+    """tuning_curve(neuron, angles_deg, size, frequency, n_phases): a cell's best response per orientation (slide: Модель Hubel & Weisel)."""
+    cases = [(_Neuron(seed, c), hubel_wiesel.angles(n), size, f, n_phases)
+             for seed, c, n, size, f, n_phases in [(0, 0, 8, 15, 3.0, 4), (1, 2, 12, 21, 5.0, 2), (2, 1, 6, 17, 2.5, 8)]]
+    return check(tuning_curve, reference_tuning_curve, cases, name="tuning_curve")
+
+
+def check_orientation_selectivity_index(orientation_selectivity_index) -> bool:
+    """OSI = (R_pref - R_orth) / (R_pref + R_orth + eps), R_orth 90° from the preferred angle (slide: Модель Hubel & Weisel)."""
+    generator = torch.Generator().manual_seed(0)
+    cases = [(torch.rand(*shape, generator=generator, dtype=torch.float64),) for shape in [(8,), (5, 12), (2, 3, 36)]]
+    return check(orientation_selectivity_index, hubel_wiesel.orientation_selectivity_index, cases)
 
 
 # --- convolution as a matrix (slide "Deconvolutional networks #3") ---
@@ -139,7 +187,7 @@ def _conv_cases(seed=0):
 
 
 def check_conv_matrix(conv_matrix) -> bool:
-    """conv_matrix(weight, input_size, stride, padding) -> C with conv2d(x).flatten() == C @ x.flatten()."""
+    """conv_matrix(weight, input_size, stride, padding) -> C, conv2d(x).flatten() == C @ x.flatten() (slide: Deconvolutional networks #3)."""
     return check(conv_matrix, transposed.conv_matrix, _conv_cases())
 
 
@@ -157,7 +205,7 @@ def check_transposed_conv(transposed_conv) -> bool:
     for y, weight, size, s, p in cases:
         pad = transposed.output_padding(size, weight.shape[-2:], s, p)
         expected = F.conv_transpose2d(y[None], weight, stride=s, padding=p, output_padding=pad)[0]
-        problem = _compare("", transposed_conv(y, weight, size, s, p), expected, "the result", 1e-8, 1e-6)
+        problem = _compare(transposed_conv(*_fresh((y, weight, size, s, p))), expected, "the result", 1e-8, 1e-6)
         if problem:
             print(f"FAIL  transposed_conv differs from F.conv_transpose2d: {problem}")
             return False
@@ -168,7 +216,7 @@ def check_transposed_conv(transposed_conv) -> bool:
 # --- the class-model objective (slide "Deep Dream #1") ---
 
 def check_class_objective(class_objective) -> bool:
-    """class_objective(scores, c, image, l2) = S_c(I) - lambda ||I||_2^2, summed over the batch."""
+    """class_objective(scores, c, image, l2) = S_c(I) - lambda ||I||_2^2, summed over the batch (slide: Deep Dream #1)."""
     generator = torch.Generator().manual_seed(0)
     cases = []
     for N, classes, size, c, l2 in [(1, 10, 4, 3, 0.1), (2, 1000, 8, 281, 0.05), (1, 7, 5, 0, 2.0)]:
@@ -212,7 +260,7 @@ def _check_relu_rule(student, rule_name):
     except Exception as e:
         print(_error(name + " inside a network", f"x {list(x.shape)}", e))
         return False
-    problem = _compare(name, got, _input_gradient(net, x, reference), "the input gradient of a small network", 1e-6, 1e-5)
+    problem = _compare(got, _input_gradient(net, x, reference), "the input gradient of a small network", 1e-6, 1e-5)
     if problem:
         print(f"FAIL  {name} inside a network: {problem}")
         return False
@@ -270,7 +318,7 @@ def check_style_layer_grad(style_layer_grad) -> bool:
 
 
 def check_tv_loss(tv_loss) -> bool:
-    """tv_loss(x): sum of squared differences of neighbouring pixels of x [B, 3, H, W]."""
+    """tv_loss(x): sum of squared neighbour differences of x [B, 3, H, W] (not on the slides; Mahendran & Vedaldi 2015)."""
     generator = torch.Generator().manual_seed(0)
     cases = [(torch.rand(*shape, generator=generator, dtype=torch.float64),)
              for shape in [(1, 3, 5, 5), (2, 3, 4, 7), (1, 3, 16, 9)]]

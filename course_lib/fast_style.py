@@ -242,7 +242,7 @@ def train(style, config=None, name=None, folder=None, model=None, live=False, qu
             c = images.batch(config.batch, config.size, generator).to(model.device)  # [B, 3, size, size]
             y = net(c)
             loss, _, _ = perceptual_loss(model, y, c, grams, config)
-            if not run.step(loss, y[:1]):
+            if not run.step(loss.detach(), y[:1]):
                 net.load_state_dict(good)  # the weights before the step that diverged
                 break
             good = copy.deepcopy(net.state_dict())

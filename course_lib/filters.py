@@ -63,11 +63,16 @@ def show_first_layer_filters(model: CourseModel, ncols: int = 8, size: float = 1
     return fig
 
 
-def show_filters(model: CourseModel, conv: str, channels=None, max_inputs: int = 16, size: float = 0.9):
-    """Filters of a deeper convolution: one row per output channel, one grey tile per input channel."""
+def show_filters(model: CourseModel, conv: str, channels=0, rows: int = 6, max_inputs: int = 16, size: float = 0.9):
+    """Filters of a deeper convolution: one row per output channel, one grey tile per input channel.
+
+    ``channels``: a list of filters, or the first of ``rows`` consecutive ones."""
     module = conv_layers(model).get(conv) if conv is not None else None
     w = conv_weight(model, conv)                                  # [C_out, C_in/groups, k, k]
-    channels = check_channels(channels if channels is not None else range(min(8, w.shape[0])), w.shape[0], "filter")
+    if isinstance(channels, int):
+        check_channels([channels], w.shape[0], "filter")
+        channels = range(channels, min(channels + rows, w.shape[0]))
+    channels = check_channels(channels, w.shape[0], "filter")
     title = f"{model.name}: {conv} {tuple(w.shape)}"
     if w.shape[-1] == 1 and w.shape[-2] == 1:                     # 1x1 conv: mixes channels, no spatial pattern
         fig, ax = plt.subplots(figsize=(8, 0.3 * len(channels) + 1.5))

@@ -5,7 +5,8 @@ Hubel & Wiesel, "Receptive fields of single neurones in the cat's striate cortex
 a cat oriented bars of light and recorded single cells: each cell fires for one orientation
 (orientation tuning); "simple" cells only when the bar is at one place of the receptive field,
 "complex" cells wherever it is. Here the cell is a unit of a layer: channel c at the centre of
-the feature map, its response R = max(F^l_c, 0) (a firing rate is never negative).
+the feature map; its response is the change from a blank (black) screen, rectified like a
+firing rate: R = max(F^l_c(stimulus) - F^l_c(blank), 0).
 
     orientation selectivity index  OSI = (R_pref - R_orth) / (R_pref + R_orth)
 
@@ -30,6 +31,8 @@ class HubelWieselConfig:
     n_positions: int = lecture_or_quick(8, 4)      # bar positions per orientation (the tuning sweep)
     position_range: float = 6.0                    # tuning sweep positions in [-r, r] px
     profile_range: float = lecture_or_quick(24.0, 16.0)   # simple vs complex: positions in [-r, r] px
+    profile_points: int = lecture_or_quick(49, 25)          # positions in that range
+    profile_units: int = lecture_or_quick(3, 2)            # most selective units per layer shown
     bar_width: float = 3.0
     batch: int = 96
 
@@ -81,13 +84,17 @@ def orientation_selectivity_index(tuning: torch.Tensor, eps: float = 1e-8) -> to
 def unit_responses(model: CourseModel, stimuli: torch.Tensor, layer: str, batch: int = 96) -> torch.Tensor:
     """Responses R [N, C_l] of the centre units of ``layer`` to stimuli [N, 3, S, S] in [0, 1]."""
     check_name("layer", layer, model.layers)
+    if stimuli.dim() != 4 or stimuli.shape[1] != 3:
+        raise ValueError(f"stimuli must be [N, 3, S, S], got shape {list(stimuli.shape)}")
+    blank = torch.zeros_like(stimuli[:1])
     out = []
-    for chunk in stimuli.split(batch):
+    for chunk in torch.cat([blank, stimuli]).split(batch):
         F_l = model.features(model.to_input(chunk), [layer])[layer]   # [n, C_l, H_l, W_l] or [n, C_l]
         if F_l.dim() == 4:
-            F_l = F_l[:, :, F_l.shape[2] // 2, F_l.shape[3] // 2]      # the unit at the centre
-        out.append(F_l.clamp_min(0).cpu())
-    return torch.cat(out)
+            F_l = F_l[:, :, F_l.shape[2] // 2, F_l.shape[3] // 2]      # the unit at the centre, [n, C_l]
+        out.append(F_l.cpu())
+    F_c = torch.cat(out)                                               # [1 + N, C_l]
+    return (F_c[1:] - F_c[:1]).clamp_min(0)
 
 
 class HubelWieselExperiment:
@@ -134,31 +141,43 @@ class HubelWieselExperiment:
         top = osi.topk(min(k, len(osi)))
         return [(c, o, self.angles[tuning[c].argmax()].item()) for c, o in zip(top.indices.tolist(), top.values.tolist()) if o >= 0]
 
-    def profile(self, layer: str, channel: int, angle: float, n: int = 49) -> tuple:
+    def profile(self, layer: str, channel: int, angle: float, n: int | None = None) -> tuple:
         """Simple vs complex cell: positions [n] and responses [n] of one unit to a bar at ``angle``."""
         channel = self.check_channel(layer, channel)
         r = self.cfg.profile_range
-        positions = torch.linspace(-r, r, n)
+        positions = torch.linspace(-r, r, n or self.cfg.profile_points)
         return positions, unit_responses(self.model, self.bars([angle], positions), layer, self.cfg.batch)[:, channel]
 
+    def frequency_tuning(self, layer: str, channel: int, frequencies, n_phases: int = 8) -> torch.Tensor:
+        """Responses [len(frequencies)] to gratings at the unit's preferred angle, best over phases."""
+        channel = self.check_channel(layer, channel)
+        angle = self.angles[self.tuning(layer)[channel].argmax()].item()
+        phases = torch.arange(n_phases) * 2 * math.pi / n_phases
+        gratings = torch.stack([oriented_grating(self.cfg.size, angle, float(f), float(p)) for f in frequencies for p in phases])
+        R = unit_responses(self.model, gratings, layer, self.cfg.batch)[:, channel]   # [n_freq * n_phases]
+        return R.view(len(frequencies), n_phases).amax(dim=1)
+
     def show(self, layer: str, channel: int, angle: float, position: float):
-        """The stimulus, the channel's tuning curve with the current response, its response vs position."""
+        """The stimulus, the channel's tuning curve and its response vs position, with the current response.
+
+        Only the current stimulus goes through the net; the curves come from the cached sweep."""
         channel = self.check_channel(layer, channel)
         bar = oriented_bar(self.cfg.size, angle, position, self.cfg.bar_width)
         now = unit_responses(self.model, bar[None], layer)[0, channel].item()
-        tuning = self.tuning(layer)[channel]
-        positions, profile = self.profile(layer, channel, angle, n=25)
+        tuning = self.tuning(layer)[channel]                                     # [n_angles]
+        nearest = (self.angles - angle % 180).abs().argmin()
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), gridspec_kw={"width_ratios": [1, 1.6, 1.6]})
         axes[0].imshow(bar.permute(1, 2, 0).numpy())
-        axes[0].set_title(f"θ = {angle:.0f}°, position {position:+.0f} px"), axes[0].axis("off")
+        axes[0].set_title(f"θ = {angle:.0f}°, position {position:+.1f} px"), axes[0].axis("off")
         axes[1].plot(self.angles.numpy(), tuning.numpy(), "o-", ms=3, label="best over positions")
-        axes[1].plot([angle], [now], "r*", ms=12, label="this stimulus")
+        axes[1].plot([angle % 180], [now], "r*", ms=12, label="this stimulus")
         axes[1].set_xlabel("orientation θ, degrees"), axes[1].set_ylabel("response R")
         axes[1].set_title(f"{layer} channel {channel}: OSI {orientation_selectivity_index(tuning).item():.2f}")
         axes[1].legend(fontsize=7)
-        axes[2].plot(positions.numpy(), profile.numpy(), ".-")
-        axes[2].axvline(position, color="r", lw=1)
-        axes[2].set_xlabel("bar position, px"), axes[2].set_title(f"response vs position at θ = {angle:.0f}°")
+        axes[2].plot(self.positions.numpy(), self.sweep(layer)[nearest, :, channel].numpy(), "o-", ms=3,
+                     label=f"sweep at θ = {self.angles[nearest].item():.0f}°")
+        axes[2].plot([position], [now], "r*", ms=12, label="this stimulus")
+        axes[2].set_xlabel("bar position, px"), axes[2].set_title("response vs position"), axes[2].legend(fontsize=7)
         fig.tight_layout()
         return fig
 
@@ -177,14 +196,14 @@ class HubelWieselExperiment:
         fig.tight_layout()
         return fig
 
-    def show_simple_vs_complex(self, layers, k: int = 3):
+    def show_simple_vs_complex(self, layers, k: int | None = None):
         """Response vs bar position of the most selective units of each layer, at their preferred angle.
 
         Invariance = mean / max of the profile: low for position-specific (simple) units,
         near 1 for units that respond wherever the bar is (complex)."""
         fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 3), squeeze=False)
         for ax, layer in zip(axes[0], layers):
-            for c, osi, pref in self.ranking(layer, k):
+            for c, osi, pref in self.ranking(layer, k or self.cfg.profile_units):
                 positions, R = self.profile(layer, c, pref)
                 ax.plot(positions.numpy(), (R / R.max().clamp_min(1e-12)).numpy(),
                         label=f"ch {c}, {pref:.0f}°: invariance {position_invariance(R):.2f}")

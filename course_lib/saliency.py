@@ -21,6 +21,7 @@ from contextlib import contextmanager
 import torch
 import torch.nn as nn
 
+from .display import show_images
 from .hooks import RELU_BACKWARD_RULES, functional_relus, is_relu, relu_backward_rule
 from .models import CourseModel, UnknownNameError, check_name, imagenet_categories
 
@@ -83,10 +84,10 @@ def check_rule_applies(net: nn.Module, x: torch.Tensor, method: str) -> None:
     """Refuse, with a reason, networks where a ReLU rule would silently not apply."""
     if method == "gradient":
         return  # the plain gradient needs no rule
-    if not any(is_relu(m) for m in net.modules()):
+    calls = functional_relus(net, x[:1])
+    if not calls and not any(is_relu(m) for m in net.modules()):
         raise UnsupportedModelError(f"the {method!r} rule changes the backward pass of ReLU modules, "
                                     f"and this network has none; use method='gradient'")
-    calls = functional_relus(net, x[:1])
     if calls:
         raise UnsupportedModelError(
             f"this network calls ReLU as a function {len(calls)} times ({', '.join(sorted(set(calls)))}) inside "
@@ -136,3 +137,16 @@ def pairwise_correlation(maps: dict) -> dict:
     names = list(flat)
     return {(a, b): torch.corrcoef(torch.stack([flat[a], flat[b]]))[0, 1].item()
             for i, a in enumerate(names) for b in names[i + 1:]}
+
+
+def show_comparison(model, x: torch.Tensor, target, methods=METHODS, view: str = "map"):
+    """The image beside its saliency maps, one per method (slides: Saliency Maps #2-#4).
+
+    ``view``: "map" for M = max_ch |w| (grey), "colour" for the signed gradient.
+    """
+    if view not in ("map", "colour"):
+        raise ValueError(f"view must be 'map' or 'colour', got {view!r}")
+    maps = {method: saliency(model, x, target, method) for method in methods}
+    pictures = [saliency_map(w)[0] if view == "map" else colour_image(w) for w in maps.values()]
+    name = model.categories[model.class_index(target)] if isinstance(model, CourseModel) else target
+    return show_images([model.deprocess(x)] + pictures, ["image"] + list(maps), cmap="gray", suptitle=f"class: {name}")

@@ -12,14 +12,13 @@ image x; C^l the same for the content image c, A^l the Gram matrix of the style 
     total   (slide #7):  L_total = alpha L_content + beta L_style
 """
 import functools
-import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 
 from .config import lecture_or_quick
-from .images import image_to_tensor, load_image, resize_long_side, tensor_to_image
+from .images import image_to_tensor, load_image, tensor_to_image
 from .models import CourseModel, load_model
 from .progress import Optimisation
 
@@ -90,10 +89,12 @@ def tv_loss(x: torch.Tensor) -> torch.Tensor:
 
 # Per network: content layers, style layers (w_l = 1/5 each, as in Gatys) and the default
 # beta/alpha, which balances the two losses for that network's scale of activations.
-# EfficientNet-Lite0: the style layers end its first stages (stem /2, block0 /2, block2 /4,
-# block4 /8, block7 /16: five scales like VGG's relu1_1..relu5_1); content at block4 (/8, like conv4_2).
+# EfficientNet-Lite0: style at the ends of its first five stages (block0 /2, block2 /4,
+# block4 /8, block7 /16, block10 /16), five scales like VGG's relu1_1..relu5_1; content at
+# block7. Tried on the paintings: adding `stem` gives pixel noise, dropping block10 small
+# strokes only, content at block4 keeps too little room for the style.
 DEFAULT_LAYERS = {
-    "efficientnet_lite0": (("block4",), ("stem", "block0", "block2", "block4", "block7"), 1e4),
+    "efficientnet_lite0": (("block7",), ("block0", "block2", "block4", "block7", "block10"), 1e5),
     "vgg19": (("conv4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), 1e3),
 }
 DEFAULT_LAYERS["vgg16"] = DEFAULT_LAYERS["vgg19"]
@@ -159,23 +160,28 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
     config = config or StyleConfig()
     model = model or _bundled_model()
     size, steps = size or config.size, steps or config.steps
-    d_content, d_style, d_ratio = default_layers(model) if (content_layers is None or style_layers is None or beta is None) else (None, None, None)
-    content_layers = list(d_content if content_layers is None else content_layers)
-    style_layers = list(d_style if style_layers is None else style_layers)
-    beta = alpha * d_ratio if beta is None else beta
+    if content_layers is None or style_layers is None or beta is None:
+        d_content, d_style, d_ratio = default_layers(model)
+        content_layers = d_content if content_layers is None else content_layers
+        style_layers = d_style if style_layers is None else style_layers
+        beta = alpha * d_ratio if beta is None else beta
+    content_layers, style_layers = list(content_layers), list(style_layers)
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
     if init not in ("content", "noise", "style"):
         raise ValueError(f"init must be 'content', 'noise' or 'style', got {init!r}")
     for name in content_layers + style_layers:
         model.layer(name)  # UnknownNameError listing the valid names
+    if not (alpha and content_layers) and not (beta and style_layers and style is not None):
+        raise ValueError("nothing to optimise: give a style image with beta > 0 and style layers, "
+                         "or alpha > 0 and content layers")
 
     c = _pixels(content, size)                                         # [1, 3, H, W]
     styles = [] if style is None else (list(style) if isinstance(style, (list, tuple)) else [style])
     v = list(style_weights) if style_weights is not None else [1 / max(1, len(styles))] * len(styles)
     if len(v) != len(styles):
         raise ValueError(f"got {len(styles)} style images but {len(v)} style weights")
-    a_list = [_pixels(resize_long_side(load_image(a), size), size) for a in styles]
+    a_list = [_pixels(a, size) for a in styles]                        # [1, 3, H_a, W_a] each
     if preserve_colour:  # luminance-only transfer: grey content, grey styles matched to its mean/std
         y_c = _luminance(c)
         c_in = y_c.expand(-1, 3, -1, -1)
@@ -188,10 +194,11 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
         return model.features(model.to_input(x01), layers)
 
     w_content = {l: 1.0 for l in content_layers}
-    w_style = {l: 1.0 / len(style_layers) for l in style_layers}
+    w_style = {l: 1.0 / max(1, len(style_layers)) for l in style_layers}
     with torch.no_grad():
         C = features(c_in, content_layers) if alpha and content_layers else {}
-        A_list = [{l: gram_matrix(F_l)[0] for l, F_l in features(a, style_layers).items()} for a in a_list] if beta else []
+        A_list = [{l: gram_matrix(F_l)[0] for l, F_l in features(a, style_layers).items()}  # A^l [N_l, N_l]
+                  for a in a_list] if beta and style_layers else []
 
     generator = torch.Generator().manual_seed(seed)
     x0 = {"content": c_in, "noise": torch.rand(c.shape, generator=generator),
@@ -206,7 +213,7 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
         L_tv = tv_loss(x) if tv_weight else x.new_zeros(())
         total = alpha * L_content + beta * L_style + tv_weight * L_tv
         for key, value in zip(history, (total, L_content, L_style, L_tv)):
-            history[key].append(float(value))
+            history[key].append(value.item())
         return total
 
     with Optimisation(steps, "style transfer", live=live, to_image=tensor_to_image, quiet=quiet) as run:
@@ -216,7 +223,7 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
                 opt.zero_grad()
                 loss = loss_of(x)
                 loss.backward()
-                if not run.step(loss, x):
+                if not run.step(loss.detach(), x):
                     break
                 opt.step()
                 with torch.no_grad():
@@ -250,7 +257,7 @@ def _lbfgs(x, loss_of, run, steps):
         opt.zero_grad()
         loss = loss_of(x)
         loss.backward()
-        if not run.step(loss, x):
+        if not run.step(loss.detach(), x):
             raise _Stop
         if loss.item() < best["loss"]:
             best.update(loss=loss.item(), x=x.detach().clone())
@@ -267,3 +274,31 @@ def _lbfgs(x, loss_of, run, steps):
     finally:  # also on Ctrl-C: keep the best image, not a half-done line-search trial
         with torch.no_grad():
             x.copy_(best["x"])
+
+
+def layer_grid(image, kind: str = "style", model: CourseModel | None = None, layers=None,
+               size: int | None = None, steps: int | None = None, quiet: bool = False, config: StyleConfig | None = None):
+    """The A-F figure: A the image, B-F reconstructed from noise by its style of layers {1}, {1,2}, ..., {1..5}
+    (``kind="style"``) or by its content at layer 1, 2, ..., 5 (``kind="content"``) (slide: Artistic Style #7).
+
+    Returns (images, titles).
+    """
+    config = config or StyleConfig()
+    model = model or _bundled_model()
+    size, steps = size or config.grid_size, steps or config.grid_steps
+    if kind not in ("style", "content"):
+        raise ValueError(f"kind must be 'style' or 'content', got {kind!r}")
+    layers = list(layers or default_layers(model)[1])
+    images, titles = [_pixels(image, size)], ["A: the image"]
+    for k, letter in zip(range(1, len(layers) + 1), "BCDEFGHIJ"):
+        if kind == "style":
+            used = layers[:k]
+            result = transfer(image, image, model, content_layers=[], style_layers=used, alpha=0, beta=1,
+                              steps=steps, init="noise", size=size, live=False, quiet=quiet)
+        else:
+            used = layers[k - 1:k]
+            result = transfer(image, None, model, content_layers=used, style_layers=[], alpha=1, beta=0,
+                              steps=steps, init="noise", size=size, live=False, quiet=quiet)
+        images.append(result.image)
+        titles.append(f"{letter}: style of {used[0]}..{used[-1]}" if kind == "style" and k > 1 else f"{letter}: {kind} of {used[-1]}")
+    return images, titles

@@ -89,6 +89,19 @@ def transposed_conv(y: torch.Tensor, weight: torch.Tensor, input_size, stride: i
     return (C.T @ y.flatten()).view(weight.shape[1], *input_size)
 
 
+def deconvolve(z: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Slide formula (1), ŷ^c = Σ_k z_k * f_k^c with * the full 2-D convolution (stride 1, no padding).
+
+    z [K, H', W'] feature maps, f [K, C, k_h, k_w] the layer's filters -> ŷ [C, H' + k_h - 1, W' + k_w - 1]."""
+    K, C, k_h, k_w = f.shape
+    z = F.pad(z, [k_w - 1, k_w - 1, k_h - 1, k_h - 1])                  # full convolution: pad by k - 1
+    y_hat = torch.zeros(C, z.shape[1] - k_h + 1, z.shape[2] - k_w + 1, dtype=z.dtype)
+    for c in range(C):
+        for k in range(K):
+            y_hat[c] += F.conv2d(z[k][None, None], f[k, c].flip(-2, -1)[None, None])[0, 0]   # z_k * f_k^c
+    return y_hat
+
+
 def symbolic_matrix(kernel_size: int = 3, input_size=(4, 4), stride: int = 1, padding: int = 0) -> list:
     """Cᵀ of a one-channel conv as strings: 'w_{i,j}' or '0' (the slide's 16x4 table for the defaults)."""
     k = kernel_size

@@ -9,6 +9,7 @@ the cell's output image to change. Screenshots go to ``test-artifacts/browser/``
 """
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -29,6 +30,11 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 RUN_ALL_TIMEOUT_S = 240     # quick mode: nbval needs well under 60 s per notebook
 RESPONSE_TIMEOUT_S = 90     # one widget change -> new output image
 MAX_INTERACTIONS = 2        # widget cells tried per notebook (keeps CI time modest)
+# Per notebook, the labels of the widgets to change (in this order) instead of the default: the
+# first slider (else dropdown) of the first MAX_INTERACTIONS cells that show a control and an image.
+STEPS: dict[str, list[str]] = {}
+# Never changed by default: another network needs a download (offline: a readable error, no image).
+SKIP_LABELS = ("model",)
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent: install Debian's chromium "
@@ -155,26 +161,51 @@ def image_signature(cell) -> str:
     return cell.locator(".jp-OutputArea img").evaluate_all(JS_IMAGE_SIGNATURE)
 
 
-def change_widget(cell) -> str:
-    """Move the first slider one step, or pick another option of the first dropdown; describes it."""
-    slider = cell.locator(".jp-OutputArea .widget-slider .noUi-handle").first
-    if slider.count():
-        label = slider.locator("xpath=ancestor::div[contains(@class,'widget-slider')][1]//label").first
-        name = label.inner_text().strip() if label.count() else "slider"
-        now, top = slider.get_attribute("aria-valuenow"), slider.get_attribute("aria-valuemax")
-        slider.scroll_into_view_if_needed()
-        slider.focus()
-        slider.press("ArrowLeft" if now is not None and now == top else "ArrowRight")
+def find_control(cell, label=None):
+    """The first slider handle, else the first dropdown, in the cell's output (with that label)."""
+    for kind, part in (("slider", ".noUi-handle"), ("dropdown", "select")):
+        boxes = cell.locator(f".jp-OutputArea .widget-{kind}")
+        if label is not None:
+            boxes = boxes.filter(has=cell.page.locator("label", has_text=label))
+        for skipped in SKIP_LABELS if label is None else ():
+            boxes = boxes.filter(has_not=cell.page.locator("label", has_text=re.compile(rf"^{skipped}$")))
+        if boxes.locator(part).count():
+            box = boxes.first
+            name = box.locator("label").first.inner_text().strip() if box.locator("label").count() else kind
+            return kind, name, box.locator(part).first
+    raise AssertionError(f"no slider or dropdown labelled {label!r} in this cell")
+
+
+def change_widget(cell, label=None) -> str:
+    """Move a slider one step, or pick another option of a dropdown; says what it did."""
+    kind, name, control = find_control(cell, label)
+    control.scroll_into_view_if_needed()
+    if kind == "slider":
+        now, top = control.get_attribute("aria-valuenow"), control.get_attribute("aria-valuemax")
+        control.focus()
+        control.press("ArrowLeft" if now is not None and now == top else "ArrowRight")
         return f"slider '{name}' moved from {now}"
-    select = cell.locator(".jp-OutputArea .widget-dropdown select").first
-    label = select.locator("xpath=ancestor::div[contains(@class,'widget-dropdown')][1]//label").first
-    name = label.inner_text().strip() if label.count() else "dropdown"
-    current = select.input_value()
-    options = [o for o in select.locator("option").all_inner_texts()
+    current = control.input_value()
+    options = [o for o in control.locator("option").all_inner_texts()
                if o != current and not o.startswith("(")]   # "(uploaded file)", "(URL)" need user input
     assert options, f"dropdown '{name}' has no other option to pick"
-    select.select_option(label=options[0])
+    control.select_option(label=options[0])
     return f"dropdown '{name}' changed from {current!r} to {options[0]!r}"
+
+
+def find_control_or_none(cell, label=None):
+    try:
+        return find_control(cell, label)
+    except AssertionError:
+        return None
+
+
+def cell_with_control(cells, label, name):
+    """The first of ``cells`` (index, cell) with a slider or dropdown labelled ``label``."""
+    for index, cell in cells:
+        if find_control_or_none(cell, label) is not None:
+            return index, cell
+    raise AssertionError(f"{name}: no cell shows an image and a slider or dropdown labelled {label!r}")
 
 
 def widget_cells(page):
@@ -183,8 +214,7 @@ def widget_cells(page):
     found = []
     for i in range(cells.count()):
         cell = cells.nth(i)
-        controls = cell.locator(".jp-OutputArea .widget-slider .noUi-handle, .jp-OutputArea .widget-dropdown select")
-        if controls.count() and cell.locator(".jp-OutputArea img").count():
+        if cell.locator(".jp-OutputArea img").count() and find_control_or_none(cell) is not None:
             found.append((i, cell))
     return found
 
@@ -214,8 +244,6 @@ def test_notebook_runs_and_widgets_respond(lab, browser_context, notebook):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = lambda what: ARTIFACTS / f"{notebook.stem}-{what}.png"  # noqa: E731
     page = browser_context.new_page()
-    console_errors = []
-    page.on("pageerror", lambda e: console_errors.append(str(e)))
     try:
         page.goto(f"{lab.url}/lab/tree/{notebook.name}?reset&token={lab.token}")
         page.wait_for_function(JS_READY, timeout=120_000)
@@ -227,12 +255,16 @@ def test_notebook_runs_and_widgets_respond(lab, browser_context, notebook):
         broken = [t for t in outputs.all_inner_texts() if "Error displaying widget" in t]
         assert not broken, f"widgets failed to render in {notebook.name}: {broken[:3]}"
 
-        candidates = widget_cells(page)[:MAX_INTERACTIONS]
-        for index, cell in candidates:
+        cells = widget_cells(page)
+        if notebook.stem in STEPS:
+            steps = [(cell_with_control(cells, label, notebook.name), label) for label in STEPS[notebook.stem]]
+        else:
+            steps = [(cell, None) for cell in cells[:MAX_INTERACTIONS]]
+        for (index, cell), label in steps:
             cell.scroll_into_view_if_needed()
             before = image_signature(cell)
             cell.screenshot(path=shot(f"cell{index}-before"))
-            change = change_widget(cell)
+            change = change_widget(cell, label)
             wait_until(lambda: image_signature(cell) not in ("", before), RESPONSE_TIMEOUT_S,
                        f"a new output image in code cell {index} of {notebook.name} after the {change}")
             wait_until(lambda: page.evaluate(JS_KERNEL_IDLE), RESPONSE_TIMEOUT_S, "the kernel to finish")

@@ -73,3 +73,136 @@ def test_tv_loss_by_hand():
     x[0, :, 0, 0] = 1.0  # one bright corner: two neighbour differences of 1 per channel
     assert style.tv_loss(x).item() == 6.0
     assert style.tv_loss(torch.ones(2, 3, 5, 5)).item() == 0.0
+
+
+# ---- transfer on the bundled net (small images; the slides' claims as checks) --------------
+
+import warnings  # noqa: E402
+
+import torch.nn.functional as nnf  # noqa: E402
+
+from course_lib import ImageError, UnknownNameError, load_model, sample_image  # noqa: E402
+from course_lib.hooks import hook_count  # noqa: E402
+from course_lib.progress import DivergenceWarning, InterruptedWarning  # noqa: E402
+
+SMALL = dict(size=64, steps=30, quiet=True, live=False)
+
+
+def content_loss_of(model, image, content):
+    """L_content of ``image`` (resized to the content's shape) against ``content``, default layers."""
+    layers = list(style.default_layers(model)[0])
+    feats = lambda x: model.features(model.to_input(x), layers)  # noqa: E731
+    with torch.no_grad():
+        image = nnf.interpolate(image, size=content.shape[-2:], mode="bilinear")
+        return style.content_loss(feats(image), feats(content), {l: 1.0 for l in layers}).item()
+
+
+@pytest.mark.parametrize("painting", ["starry_night", "the_scream"])
+def test_transfer_styles_the_content_picture(model, paintings, painting):
+    """Default layers and beta/alpha, 128 px, 60 L-BFGS evaluations (the smallest run where deep layers have room)."""
+    style_image = next(p for p in paintings if p.stem == painting)
+    content = sample_image("chelsea")
+    image, history = style.transfer(content, style_image, model, size=128, steps=60, quiet=True, live=False)
+    assert image.shape[:2] == (1, 3) and max(image.shape[-2:]) == 128
+    assert torch.isfinite(image).all() and image.min() >= 0 and image.max() <= 1
+    assert history["style"][0] / history["style"][-1] >= 10, "the style loss must fall at least 10x"
+    c = style._pixels(content, 128)
+    assert history["content"][-1] < 0.5 * content_loss_of(model, style._pixels(style_image, 128), c)
+    assert len(history["total"]) == 60 and hook_count(model.net) == 0
+
+
+def test_adam_and_noise_init_lower_the_loss(model):
+    image, history = style.transfer(sample_image("chelsea"), sample_image("swirls"), model, optimizer="adam",
+                                    init="noise", size=48, steps=15, quiet=True, live=False)
+    assert history["total"][-1] < history["total"][0]
+    assert image.min() >= 0 and image.max() <= 1
+
+
+def test_init_style_starts_from_the_style_image(model):
+    _, history = style.transfer(sample_image("chelsea"), sample_image("mosaic"), model, init="style",
+                                size=48, steps=1, quiet=True, live=False)
+    assert history["style"][0] < 1e-3 * history["style"][0] + history["content"][0]  # content far, style near 0
+    assert history["style"][0] == pytest.approx(0, abs=1e-2 * history["content"][0] / 1e5 + 1e-3)
+
+
+def test_preserve_colour_keeps_the_content_chrominance(model):
+    content = sample_image("chelsea")
+    image, _ = style.transfer(content, sample_image("waves"), model, preserve_colour=True, size=48, steps=10,
+                              quiet=True, live=False)
+    c = style._pixels(content, 48)
+    inside = (image > 0.01) & (image < 0.99)  # away from the clamp
+    chroma = image - style._luminance(image)
+    assert torch.allclose(chroma[inside.all(1, keepdim=True).expand_as(image)],
+                          (c - style._luminance(c))[inside.all(1, keepdim=True).expand_as(image)], atol=1e-5)
+
+
+def test_several_styles_with_weights(model):
+    kw = dict(size=40, steps=8, quiet=True, live=False)
+    one, _ = style.transfer(sample_image("chelsea"), sample_image("swirls"), model, **kw)
+    mixed, _ = style.transfer(sample_image("chelsea"), [sample_image("swirls"), sample_image("bauhaus")], model,
+                              style_weights=[1.0, 0.0], **kw)
+    assert torch.allclose(one, mixed, atol=1e-5)
+    half, history = style.transfer(sample_image("chelsea"), [sample_image("swirls"), sample_image("bauhaus")], model,
+                                   style_weights=[0.5, 0.5], **kw)
+    assert not torch.allclose(one, half, atol=1e-3) and history["total"][-1] < history["total"][0]
+    with pytest.raises(ValueError, match="style weights"):
+        style.transfer(sample_image("chelsea"), [sample_image("swirls")], model, style_weights=[1, 2], **kw)
+
+
+def test_vgg19_random_weights_with_gatys_layers():
+    torch.manual_seed(0)
+    vgg = load_model("vgg19", device="cpu", pretrained=False)
+    image, history = style.transfer(sample_image("chelsea"), sample_image("swirls"), vgg, size=32, steps=5,
+                                    quiet=True, live=False)
+    assert torch.isfinite(image).all() and history["total"][-1] < history["total"][0]
+    assert hook_count(vgg.net) == 0
+
+
+def test_unreadable_style_image_raises_image_error(model):
+    with pytest.raises(ImageError):
+        style.transfer(sample_image("chelsea"), b"this is not a picture", model, **SMALL)
+    assert hook_count(model.net) == 0
+
+
+def test_unknown_layer_lists_the_valid_ones(model):
+    with pytest.raises(UnknownNameError, match="block15"):
+        style.transfer(sample_image("chelsea"), sample_image("swirls"), model, style_layers=["conv4_2"], **SMALL)
+    with pytest.raises(ValueError, match="nothing to optimise"):
+        style.transfer(sample_image("chelsea"), None, model, content_layers=[], **SMALL)
+    assert hook_count(model.net) == 0
+
+
+def test_divergence_warns_and_keeps_the_last_good_image(model):
+    with pytest.warns(DivergenceWarning):
+        image, history = style.transfer(sample_image("chelsea"), sample_image("swirls"), model,
+                                        beta=float("nan"), size=32, steps=5, quiet=True, live=False)
+    assert torch.isfinite(image).all() and history["total"] == []
+    assert torch.allclose(image, style._pixels(sample_image("chelsea"), 32))  # the initial image
+    assert hook_count(model.net) == 0
+
+
+def test_ctrl_c_returns_the_current_image(model, monkeypatch):
+    calls = {"n": 0}
+    features = model.features
+
+    def interrupt_on_the_sixth_call(x, layers):
+        calls["n"] += 1
+        if calls["n"] == 6:  # 2 calls for the targets, then 3 evaluations
+            raise KeyboardInterrupt
+        return features(x, layers)
+
+    monkeypatch.setattr(model, "features", interrupt_on_the_sixth_call)
+    with pytest.warns(InterruptedWarning):
+        image, history = style.transfer(sample_image("chelsea"), sample_image("swirls"), model, size=32, steps=50,
+                                        quiet=True, live=False)
+    assert len(history["total"]) == 3 and torch.isfinite(image).all()
+    assert hook_count(model.net) == 0
+
+
+def test_layer_grid_is_the_a_to_f_figure(model):
+    images, titles = style.layer_grid(sample_image("swirls"), "style", model, size=24, steps=3, quiet=True)
+    assert len(images) == 6 and [t[0] for t in titles] == list("ABCDEF")
+    assert "block0..block10" in titles[-1]
+    images, titles = style.layer_grid(sample_image("chelsea"), "content", model, size=24, steps=3, quiet=True)
+    assert titles[1] == "B: content of block0" and len(images) == 6
+    assert hook_count(model.net) == 0

@@ -1,0 +1,174 @@
+"""Tests for course_lib.fast_style: the transformer, the perceptual loss, training, checkpoints."""
+import warnings
+
+import pytest
+import torch
+
+from course_lib import fast_style as fs
+from course_lib import style as gatys
+from course_lib.hooks import hook_count
+from course_lib.images import ImageError, sample_image
+from course_lib.models import UnknownNameError
+
+TINY = dict(size=32, batch=2, channels=(4, 8, 8), residual_blocks=1, content_layers={"block1": 1.0},
+            style_layers={"stem": 1.0, "block1": 1.0})
+
+
+def test_transformer_keeps_size_and_range(seeded):
+    net = fs.TransformerNet((4, 8, 8), 1)
+    for H, W in [(32, 32), (33, 47), (17, 64)]:
+        y = net(torch.rand(2, 3, H, W))
+        assert y.shape == (2, 3, H, W)
+        assert 0 <= y.min() and y.max() <= 1
+    # no transposed convolutions: upsample-then-convolve, reflection padding, instance norm
+    kinds = {type(m) for m in net.modules()}
+    assert torch.nn.ConvTranspose2d not in kinds
+    assert {torch.nn.Upsample, torch.nn.ReflectionPad2d, torch.nn.InstanceNorm2d} <= kinds
+
+
+def test_instance_norm_makes_output_independent_of_brightness(seeded):
+    """Instance norm removes each image's own mean and scale (Ulyanov et al.) after the first conv."""
+    net = fs.TransformerNet((4, 8, 8), 1).eval()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(net(x), net(0.5 * x + 0.1), atol=1e-4)
+
+
+def test_training_crops_are_seeded_and_in_range():
+    images = fs.TrainingImages()
+    a = images.batch(3, 40, torch.Generator().manual_seed(1))
+    b = images.batch(3, 40, torch.Generator().manual_seed(1))
+    assert a.shape == (3, 3, 40, 40) and torch.equal(a, b)
+    assert 0 <= a.min() and a.max() <= 1
+
+
+def test_user_folder(tmp_path):
+    sample_image("coffee", 64).save(tmp_path / "a.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    with pytest.warns(UserWarning, match="skipped"):
+        images = fs.TrainingImages(tmp_path, samples=False)
+    assert len(images.photos) == 1
+    with pytest.raises(ImageError, match="no such folder"):
+        fs.TrainingImages(tmp_path / "missing")
+    (tmp_path / "a.png").unlink()
+    with pytest.raises(ImageError, match="no readable images"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fs.TrainingImages(tmp_path, samples=False)
+
+
+def test_perceptual_loss_is_the_slide_formula(model):
+    """alpha L_content + beta L_style + gamma TV, with the Gram loss of notebook 06, per image."""
+    config = fs.FastStyleConfig(**TINY, alpha=2.0, beta=3.0, gamma=5.0)
+    torch.manual_seed(0)
+    c, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    grams = fs.style_grams(model, sample_image("mosaic"), 32, config.style_layers)
+    total, content, style = fs.perceptual_loss(model, y, c, grams, config)
+    expected_content, expected_style = 0.0, 0.0
+    for b in range(2):  # one image at a time, written out
+        F = model.features(model.to_input(y[b:b + 1]), ["stem", "block1"])
+        C = model.features(model.to_input(c[b:b + 1]), ["block1"])
+        expected_content += 0.5 * ((F["block1"] - C["block1"]) ** 2).sum() / 2
+        for l in ["stem", "block1"]:
+            N, M = F[l].shape[1], F[l].shape[2] * F[l].shape[3]
+            Fm = F[l][0].reshape(N, M)                       # [N_l, M_l]
+            G = Fm @ Fm.T                                    # G_ij = sum_k F_ik F_jk
+            A = grams[l][0] * M
+            expected_style += ((G - A) ** 2).sum() / (4 * N**2 * M**2) / 2
+    tv = (((y[:, :, 1:] - y[:, :, :-1]) ** 2).sum() + ((y[..., 1:] - y[..., :-1]) ** 2).sum()) / 2
+    assert torch.allclose(content, expected_content, rtol=1e-4)
+    assert torch.allclose(style, expected_style, rtol=1e-4)
+    assert torch.allclose(total, 2 * expected_content + 3 * expected_style + 5 * tv, rtol=1e-4)
+    assert hook_count(model.net) == 0
+
+
+def test_style_grams_do_not_depend_on_image_size(model):
+    """A^l / M_l: the style image at two sizes gives nearly the same per-position Gram matrix."""
+    a = sample_image("waves")
+    small, large = fs.style_grams(model, a, 96, ["block3"]), fs.style_grams(model, a, 192, ["block3"])
+    ratio = (small["block3"] - large["block3"]).norm() / large["block3"].norm()
+    assert ratio < 0.35
+    assert torch.allclose(small["block3"], gatys.gram_matrix(model.features(model.preprocess(a, 96), ["block3"])["block3"]) / 36)
+
+
+def test_tiny_training_run_lowers_the_loss(model):
+    config = fs.FastStyleConfig(**TINY, steps=12, lr=1e-2)
+    trained = fs.train("bauhaus", config, model=model, quiet=True)
+    h = trained.history
+    assert len(h) == 12 and trained.name == "bauhaus"
+    assert sum(h[-3:]) / 3 < 0.8 * sum(h[:3]) / 3
+    assert hook_count(model.net) == 0
+
+
+def test_training_is_reproducible(model):
+    config = fs.FastStyleConfig(**TINY, steps=3)
+    a = fs.train("waves", config, model=model, quiet=True)
+    b = fs.train("waves", config, model=model, quiet=True)
+    assert a.history == b.history
+
+
+def test_bad_layer_leaves_no_hooks(model):
+    with pytest.raises(UnknownNameError, match="valid layers"):
+        fs.train("waves", fs.FastStyleConfig(**{**TINY, "style_layers": {"conv9": 1.0}}, steps=2), model=model, quiet=True)
+    assert hook_count(model.net) == 0
+
+
+def test_divergence_keeps_last_good_weights(model):
+    config = fs.FastStyleConfig(**TINY, steps=5, lr=1e30)
+    with pytest.warns(UserWarning, match="loss became"):
+        trained = fs.train("waves", config, model=model, quiet=True)
+    assert len(trained.history) < 5
+    assert all(torch.isfinite(p).all() for p in trained.net.parameters())
+
+
+def test_save_load_round_trip(tmp_path, seeded):
+    config = fs.FastStyleConfig(**TINY, steps=1)
+    original = fs.FastStyle("tiny", fs.TransformerNet(config.channels, config.residual_blocks), config, [3.0, 2.0])
+    path = original.save(tmp_path / "tiny.pth")
+    loaded = fs.load(path)
+    assert loaded.name == "tiny" and loaded.history == [3.0, 2.0]
+    assert loaded.config == config
+    x = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        assert torch.equal(original.net(x), loaded.net(x))
+
+
+def test_bad_checkpoints(tmp_path):
+    with pytest.raises(fs.CheckpointError, match="no such checkpoint"):
+        fs.load(tmp_path / "missing.pth")
+    (tmp_path / "junk.pth").write_bytes(b"junk")
+    with pytest.raises(fs.CheckpointError, match="not a readable checkpoint"):
+        fs.load(tmp_path / "junk.pth")
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(fs.CheckpointError, match="not a fast-style checkpoint"):
+        fs.load(tmp_path / "other.pth")
+    with pytest.raises(UnknownNameError, match="shipped style"):
+        fs.load_shipped("no-such-style")
+
+
+def test_blend_and_bad_blend(seeded):
+    fast = fs.FastStyle("x", fs.TransformerNet((4, 8, 8), 1), fs.FastStyleConfig(**TINY))
+    photo = sample_image("chelsea", 48)
+    assert fast.stylise(photo, blend=0.0).tobytes() == photo.tobytes()
+    assert fast.stylise(photo, size=40).size == sample_image("chelsea", 40).size
+    with pytest.raises(ValueError, match="blend"):
+        fast.stylise(photo, blend=1.5)
+
+
+def test_at_least_two_styles_are_shipped_and_small():
+    names = fs.shipped_styles()
+    assert len(names) >= 2
+    for name in names:
+        assert (fs.SHIPPED / f"{name}.pth").stat().st_size <= 5_000_000
+
+
+@pytest.mark.parametrize("name", fs.shipped_styles())
+def test_shipped_checkpoint_lowers_the_style_loss(model, name):
+    """Stylised photos are clearly closer to their style (L_style, slide #5) than the photos."""
+    fast = fs.load_shipped(name)
+    assert fast.name == name
+    style = sample_image(name)
+    for photo in ["chelsea", "coffee"]:
+        x = sample_image(photo, 128)
+        before = fs.style_loss_of(model, x, style, fast.config, 128)
+        after = fs.style_loss_of(model, fast.stylise(x), style, fast.config, 128)
+        assert after < 0.5 * before, (photo, before, after)

@@ -1,0 +1,92 @@
+"""tools/gallery.py on two tiny notebooks: one with widgets, one that fails."""
+import re
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tools import gallery  # noqa: E402
+
+WIDGET_CELL = """\
+import ipywidgets as widgets
+from IPython.display import display
+from PIL import Image
+size = widgets.IntSlider(value=40, min=8, max=64, description='size')
+pick = widgets.Dropdown(options=['red', 'blue'], value='blue', description='colour')
+out = widgets.Output()
+with out:
+    display(Image.new('RGB', (size.value, 20), pick.value))
+display(widgets.VBox([widgets.HBox([size, pick]), out]))"""
+
+
+def notebook(path: Path, *sources):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell("# Tiny widgets")] + [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, path)
+    return path
+
+
+def tags(page: str) -> list:
+    """(tag, attributes) of every start tag in an HTML page."""
+    found = []
+    parser = HTMLParser()
+    parser.handle_starttag = lambda tag, attrs: found.append((tag, dict(attrs)))
+    parser.feed(page)
+    return found
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("gallery")
+    ok = notebook(tmp / "01_ok.ipynb", "x = 1", WIDGET_CELL)
+    bad = notebook(tmp / "02_bad.ipynb", "raise ValueError('broken on purpose')")
+    status = gallery.main(["--quick", "--out", str(tmp / "out"), str(ok), str(bad)])
+    return tmp / "out", status
+
+
+def test_gallery_reports_the_failed_notebook(built, capsys):
+    out, status = built
+    assert status == 1
+    index = (out / "index.html").read_text()
+    assert "failed: ValueError: broken on purpose" in index
+    assert (out / "02_bad.html").exists()
+
+
+def test_index_has_a_thumbnail_and_link_per_notebook(built):
+    out, _ = built
+    index = (out / "index.html").read_text()
+    assert 'href="01_ok.html"' in index and 'href="02_bad.html"' in index
+    assert "Tiny widgets" in index
+    thumb = Image.open(out / "thumbs" / "01_ok.png")
+    assert thumb.size == (40, 20) and thumb.getpixel((0, 0)) == (0, 0, 255)
+    assert not (out / "thumbs" / "02_bad.png").exists()
+
+
+def test_widgets_get_static_fallbacks_from_stored_state(built):
+    out, _ = built
+    executed = nbformat.read(out / "01_ok.ipynb", as_version=4)
+    assert gallery.widget_models(executed), "the executed notebook keeps its widget state"
+    page = (out / "01_ok.html").read_text()
+    assert gallery.WIDGET_VIEW not in page, "no widget needs JavaScript to show"
+    static = page.split('<div class="widget-static">')
+    assert len(static) == 2, "one static fallback for the one widget output"
+    found = tags(static[1])
+    slider = [a for t, a in found if t == "input" and a.get("type") == "range"]
+    assert slider == [{"type": "range", "disabled": "", "min": "8", "max": "64", "step": "1", "value": "40"}]
+    assert "<label>size</label>" in static[1] and "<label>colour</label>" in static[1]
+    assert re.search(r'<option selected(="")?>blue</option>', static[1]), "the dropdown shows its value"
+    images = [a["src"] for t, a in found if t == "img"]
+    assert len(images) == 1 and images[0].startswith("data:image/png;base64,")
+
+
+def test_closed_and_hidden_widgets_render_nothing():
+    models = {"a": {"model_name": "IntSliderModel", "state": {"layout": "IPY_MODEL_l", "value": 1}},
+              "l": {"model_name": "LayoutModel", "state": {"display": "none"}}}
+    assert gallery.render_widget("a", models) == ""
+    assert gallery.render_widget("gone", models) == ""

@@ -1,0 +1,112 @@
+"""The README's two commands, run as a new user runs them: a clean clone and a fresh venv.
+
+Slow (pip installs torch into a new venv), so it runs in CI (``CI=true``) or with
+``COURSE_LIB_SLOW=1``. ``./run.sh test`` runs as written on a small subset of the tests
+(extra arguments are passed to pytest); ``./run.sh lecture`` must start a JupyterLab
+server that answers on localhost and serves the notebooks.
+"""
+import json
+import os
+import re
+import secrets
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBSET = ["-k", "test_binder or test_quick_mode"]   # a few seconds once installed
+SETUP_TIMEOUT_S = 1500
+SERVER_TIMEOUT_S = 120
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("CI", "").lower() != "true" and os.environ.get("COURSE_LIB_SLOW") != "1",
+    reason="slow (a clean clone installs torch into a new venv): runs in CI (CI=true) or with COURSE_LIB_SLOW=1")
+
+
+def readme_commands() -> dict:
+    """{'lecture': [...], 'test': [...]}: the ./run.sh lines of the README's shell blocks."""
+    readme = (ROOT / "README.md").read_text()
+    commands = {}
+    for block in re.findall(r"```(?:bash|sh|shell|console)\n(.*?)```", readme, re.S):
+        for line in block.splitlines():
+            words = shlex.split(line, comments=True)
+            if words[:1] == ["./run.sh"] and len(words) == 2:
+                commands.setdefault(words[1], words)
+    assert {"lecture", "test"} <= set(commands), f"README.md must show ./run.sh lecture and ./run.sh test, found {commands}"
+    return commands
+
+
+def new_user_env(home: Path) -> dict:
+    """The environment of someone who has not activated any venv."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VIRTUAL_ENV", "COURSE_VENV", "PYTHONPATH", "COURSE_LIB_QUICK", "MPLBACKEND")}
+    venv_bin = str(Path(sys.prefix) / "bin")
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != venv_bin)
+    env["JUPYTER_RUNTIME_DIR"] = str(home / "jupyter-runtime")
+    return env
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory):
+    """A clean clone after the README's test command ran on SUBSET: (path, env, output)."""
+    tmp = tmp_path_factory.mktemp("new-user")
+    path = tmp / "nn-art"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(path)], check=True)
+    env = new_user_env(tmp)
+    command = readme_commands()["test"] + SUBSET
+    run = subprocess.run(command, cwd=path, env=env, capture_output=True, text=True, timeout=SETUP_TIMEOUT_S)
+    return path, env, run
+
+
+def test_readme_test_command_sets_up_and_passes(clone):
+    path, _, run = clone
+    assert run.returncode == 0, f"./run.sh test failed in a clean clone:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    assert re.search(r"\d+ passed", run.stdout), run.stdout[-2000:]
+    assert (path / ".venv" / "bin" / "python").exists(), "the first run creates .venv/"
+
+
+def test_readme_lecture_command_starts_jupyterlab(clone):
+    path, env, _ = clone
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(16)
+    extra = ["--no-browser", f"--port={port}", f"--IdentityProvider.token={token}"]
+    if os.geteuid() == 0:
+        extra.append("--allow-root")        # CI runs as root; Jupyter refuses root without it
+    log_path = path.parent / "lecture.log"
+    log = open(log_path, "w")
+    server = subprocess.Popen(readme_commands()["lecture"] + extra, cwd=path, env=env, start_new_session=True,
+                              stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_TIMEOUT_S
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/contents?token={token}", timeout=5) as response:
+                    contents = json.load(response)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    server.kill()
+                    pytest.fail(f"./run.sh lecture did not answer on {url}:\n{log_path.read_text()[-3000:]}")
+                time.sleep(1)
+        assert "00_tour.ipynb" in {item["name"] for item in contents["content"]}, "JupyterLab opens on notebooks/"
+        with urllib.request.urlopen(f"{url}/lab?token={token}", timeout=10) as response:
+            assert response.status == 200 and "JupyterLab" in response.read().decode()
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+        log.close()
