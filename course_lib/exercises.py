@@ -227,10 +227,11 @@ def check_class_objective(class_objective) -> bool:
 # --- ReLU backward rules (slides "Deconvolutional networks #2", "Saliency Maps #3-4") ---
 
 def _tiny_relu_net():
-    """Conv - ReLU - conv - ReLU(inplace) - pool - linear, random weights, seeded."""
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 5, 3), nn.ReLU(inplace=True),
-                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(20, 3)).eval()
+    """Conv - ReLU - conv - ReLU(inplace) - pool - linear, random weights, seeded (the global RNG is left alone)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 5, 3), nn.ReLU(inplace=True),
+                             nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(20, 3)).eval()
 
 
 def _input_gradient(net, x, rule):

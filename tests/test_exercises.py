@@ -143,6 +143,12 @@ def test_the_checks_really_are_the_slide_formulas():
     assert torch.allclose(transposed.transposed_conv(y, w, (5, 6), 2, 1), expected)
 
 
+def test_checks_leave_the_global_random_state_alone():
+    state = torch.random.get_rng_state()
+    run(exercises.check_guided_rule, RULES["guided"])
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
 def test_student_exception_is_one_readable_line():
     def gram_matrix(F_):
         return F_ @ F_  # shapes do not fit
