@@ -64,7 +64,8 @@ def show_first_layer_filters(model: CourseModel, ncols: int = 8, size: float = 1
 
 
 def show_filters(model: CourseModel, conv: str, channels=0, rows: int = 6, max_inputs: int = 16, size: float = 0.9):
-    """Filters of a deeper convolution: one row per output channel, one grey tile per input channel.
+    """Filters of a deeper convolution: one row per output channel, one grey tile per input channel
+    (slide: Визуализация фильтров).
 
     ``channels``: a list of filters, or the first of ``rows`` consecutive ones."""
     module = conv_layers(model).get(conv) if conv is not None else None
@@ -103,7 +104,9 @@ def show_filters(model: CourseModel, conv: str, channels=0, rows: int = 6, max_i
 
 @torch.no_grad()
 def activation_maps(model: CourseModel, x: torch.Tensor, layer: str, k: int = 16):
-    """Top-k channels of F^l(x) by mean activation: (maps [k, H_l, W_l], channel indices [k], means [k])."""
+    """Top-k channels of F^l(x) by mean activation: (maps [k, H_l, W_l], channel indices [k], means [k]).
+
+    (slide: Визуализация фильтров: "each filter of a layer matched to a fragment of the picture")"""
     F_l = model.features(x, [layer])[layer][0]                    # [C_l, H_l, W_l]
     if F_l.dim() != 3:
         raise ValueError(f"layer {layer!r} gives a vector of {F_l.numel()} values, not maps; pick a convolutional layer")

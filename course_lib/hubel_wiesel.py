@@ -45,21 +45,24 @@ def _across(size: int, angle_deg: float) -> torch.Tensor:
     return -x * math.sin(theta) - y * math.cos(theta)          # (u, v) = (x, -y): normal (-sin θ, cos θ)
 
 
-def _check_size(size):
+def _check_size(size) -> int:
     if int(size) < 2:
         raise ValueError(f"a stimulus needs at least 2x2 pixels, got size {size}")
+    return int(size)
 
 
 def oriented_grating(size: int, angle_deg: float, frequency: float, phase: float = 0.0) -> torch.Tensor:
-    """Sinusoidal grating [3, size, size] in [0, 1], stripes at angle θ, ``frequency`` cycles per image."""
-    _check_size(size)
+    """Sinusoidal grating [3, size, size] in [0, 1], stripes at angle θ, ``frequency`` cycles per image.
+
+    (slide: Модель Hubel & Weisel)"""
+    size = _check_size(size)
     g = 0.5 + 0.5 * torch.cos(2 * math.pi * frequency * _across(size, angle_deg) / size + phase)
     return g.expand(3, size, size).clone()
 
 
 def oriented_bar(size: int, angle_deg: float, position: float = 0.0, width: float = 3.0) -> torch.Tensor:
-    """A white bar [3, size, size] on black at angle θ, ``position`` px from the centre (edges anti-aliased)."""
-    _check_size(size)
+    """A white bar [3, size, size] on black at angle θ, ``position`` px from the centre (slide: Модель Hubel & Weisel)."""
+    size = _check_size(size)
     if width <= 0:
         raise ValueError(f"bar width must be positive, got {width}")
     bar = (width / 2 + 0.5 - (_across(size, angle_deg) - position).abs()).clamp(0, 1)
@@ -72,7 +75,9 @@ def angles(n: int) -> torch.Tensor:
 
 
 def orientation_selectivity_index(tuning: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """OSI = (R_pref - R_orth) / (R_pref + R_orth + eps) of tuning curves [..., n_angles] over [0, 180) -> [...]."""
+    """OSI = (R_pref - R_orth) / (R_pref + R_orth + eps) of tuning curves [..., n_angles] over [0, 180) -> [...].
+
+    (slide: Модель Hubel & Weisel; the index of orientation tuning used since Hubel & Wiesel.)"""
     n = tuning.shape[-1]
     pref = tuning.argmax(dim=-1, keepdim=True)                   # [..., 1]
     orth = (pref + round(n / 2)) % n                             # 90° away (the nearest angle for odd n)
@@ -82,7 +87,9 @@ def orientation_selectivity_index(tuning: torch.Tensor, eps: float = 1e-8) -> to
 
 @torch.no_grad()
 def unit_responses(model: CourseModel, stimuli: torch.Tensor, layer: str, batch: int = 96) -> torch.Tensor:
-    """Responses R [N, C_l] of the centre units of ``layer`` to stimuli [N, 3, S, S] in [0, 1]."""
+    """Responses R [N, C_l] of the centre units of ``layer`` to stimuli [N, 3, S, S] in [0, 1].
+
+    (slide: Модель Hubel & Weisel)"""
     check_name("layer", layer, model.layers)
     if stimuli.dim() != 4 or stimuli.shape[1] != 3:
         raise ValueError(f"stimuli must be [N, 3, S, S], got shape {list(stimuli.shape)}")
@@ -98,14 +105,16 @@ def unit_responses(model: CourseModel, stimuli: torch.Tensor, layer: str, batch:
 
 
 class HubelWieselExperiment:
-    """Bars swept over angle and position through one model; sweeps are cached per layer."""
+    """The cat experiment on a network: bars swept over angle and position (slide: Модель Hubel & Weisel).
+
+    Sweeps (per layer) and position profiles are cached, so widget sliders only run one stimulus."""
 
     def __init__(self, model: CourseModel, config: HubelWieselConfig | None = None):
         self.model, self.cfg = model, config or HubelWieselConfig()
         self.angles = angles(self.cfg.n_angles)                                  # [n_angles]
         r = self.cfg.position_range
         self.positions = torch.linspace(-r, r, self.cfg.n_positions)             # [n_positions]
-        self._sweeps = {}
+        self._sweeps, self._profiles = {}, {}
 
     def bars(self, angles_deg, positions) -> torch.Tensor:
         """Every (angle, position) bar: [len(angles) * len(positions), 3, S, S]."""
@@ -143,10 +152,13 @@ class HubelWieselExperiment:
 
     def profile(self, layer: str, channel: int, angle: float, n: int | None = None) -> tuple:
         """Simple vs complex cell: positions [n] and responses [n] of one unit to a bar at ``angle``."""
-        channel = self.check_channel(layer, channel)
-        r = self.cfg.profile_range
-        positions = torch.linspace(-r, r, n or self.cfg.profile_points)
-        return positions, unit_responses(self.model, self.bars([angle], positions), layer, self.cfg.batch)[:, channel]
+        channel, n = self.check_channel(layer, channel), n or self.cfg.profile_points
+        key = (layer, channel, float(angle), n)
+        if key not in self._profiles:
+            positions = torch.linspace(-self.cfg.profile_range, self.cfg.profile_range, n)
+            R = unit_responses(self.model, self.bars([angle], positions), layer, self.cfg.batch)[:, channel]
+            self._profiles[key] = positions, R
+        return self._profiles[key]
 
     def frequency_tuning(self, layer: str, channel: int, frequencies, n_phases: int = 8) -> torch.Tensor:
         """Responses [len(frequencies)] to gratings at the unit's preferred angle, best over phases."""

@@ -25,10 +25,10 @@ from .config import lecture_or_quick
 
 @dataclass
 class TransposedConfig:
-    kernel_size: int = 3
-    stride: int = 2
+    kernel_size: int = 3                                     # the slide's example: 3x3 kernel w_{i,j},
+    stride: int = 1                                          # stride 1, no padding,
     padding: int = 0
-    input_size: int = 4                                      # the slide's 4x4 input
+    input_size: int = 4                                      # 4x4 input -> 2x2 output, Cᵀ is 16x4
     photo_size: int = lecture_or_quick(256, 96)              # long side of the checkerboard photo
 
 
@@ -94,6 +94,8 @@ def deconvolve(z: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
 
     z [K, H', W'] feature maps, f [K, C, k_h, k_w] the layer's filters -> ŷ [C, H' + k_h - 1, W' + k_w - 1]."""
     K, C, k_h, k_w = f.shape
+    if z.dim() != 3 or z.shape[0] != K:
+        raise ValueError(f"z must be [K, H', W'] with K = {K} maps (one per filter), got shape {list(z.shape)}")
     z = F.pad(z, [k_w - 1, k_w - 1, k_h - 1, k_h - 1])                  # full convolution: pad by k - 1
     y_hat = torch.zeros(C, z.shape[1] - k_h + 1, z.shape[2] - k_w + 1, dtype=z.dtype)
     for c in range(C):
@@ -112,6 +114,7 @@ def symbolic_matrix(kernel_size: int = 3, input_size=(4, 4), stride: int = 1, pa
 
 def show_conv_matrix(weight: torch.Tensor, input_size=(4, 4), stride: int = 1, padding: int = 0, max_table_rows: int = 36):
     """C as a heat map, Cᵀ as a labelled table of w_{i,j} (when small enough) and as a heat map."""
+    weight = weight.detach().cpu()
     if weight.dim() == 2:
         weight = weight[None, None]                               # [k, k] -> [1, 1, k, k]
     C = conv_matrix(weight, input_size, stride, padding)          # [C_out*H_out*W_out, C_in*H*W]
@@ -150,7 +153,7 @@ def _check_upsample(x, kernel_size, stride):
 
 
 def upsample_transposed(x: torch.Tensor, kernel_size: int = 3, stride: int = 2) -> torch.Tensor:
-    """[N, C, H, W] -> stride-s transposed conv with a uniform k x k kernel on every channel."""
+    """[N, C, H, W] -> stride-s transposed conv with a uniform k x k kernel on every channel (Odena et al. 2016)."""
     _check_upsample(x, kernel_size, stride)
     N, C = x.shape[:2]
     k, s = kernel_size, stride
@@ -159,7 +162,7 @@ def upsample_transposed(x: torch.Tensor, kernel_size: int = 3, stride: int = 2) 
 
 
 def upsample_resize_conv(x: torch.Tensor, kernel_size: int = 3, stride: int = 2) -> torch.Tensor:
-    """[N, C, H, W] -> nearest-neighbour resize by s, then the same uniform k x k kernel as a conv."""
+    """[N, C, H, W] -> nearest-neighbour resize by s, then a uniform k x k conv: Odena et al.'s fix."""
     _check_upsample(x, kernel_size, stride)
     N, C = x.shape[:2]
     k = kernel_size
@@ -181,7 +184,7 @@ def show_checkerboard(photo: torch.Tensor, kernel_size: int = 3, stride: int = 2
     fig, axes = plt.subplots(2, 3, figsize=(11, 7.5))
     for (up, name), ax in zip(rows, axes):                        # one row per method
         flat = up(ones, kernel_size, stride)[0, 0]
-        ax[0].imshow(flat.numpy(), cmap="gray", vmin=0, vmax=max(flat.max().item(), 1e-6))
+        ax[0].imshow(flat.numpy(), cmap="gray", vmin=0, vmax=max(flat.max().item(), 2.0))   # mean 1: mid-grey
         ax[0].set_title(f"{name}: constant input\nspread {checkerboard_strength(flat):.2f}")
         big = up(photo, kernel_size, stride).clamp(0, 1)[0]
         ax[1].imshow(big.permute(1, 2, 0).numpy())

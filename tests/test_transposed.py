@@ -99,6 +99,8 @@ def test_bad_geometry_is_a_readable_error():
         conv_matrix(torch.randn(1, 1, 3, 3), (4, 4), stride=0)
     with pytest.raises(ValueError, match=r"\[N, C, H, W\]"):
         upsample_transposed(torch.ones(4, 4))
+    with pytest.raises(ValueError, match="K = 2 maps"):
+        deconvolve(torch.ones(3, 4, 4), torch.ones(2, 1, 3, 3))
 
 
 def test_checkerboard_only_when_kernel_not_divisible_by_stride():
