@@ -10,6 +10,10 @@ A mirror network is attached to every conv/ReLU/max-pool layer and runs downward
     inverse nonlinearity (#2):  the same ReLU, R = max(R, 0)
     deconvolution (#3):         the same filters transposed,  y^c = sum_k z_k * f_k^c   (1)
 
+Coming down, the image enters only through the switches: a net without max pooling (the
+bundled EfficientNet-Lite0) projects the same pattern for every image; the "guided" rule
+(notebook 05) also remembers where each ReLU was open.
+
 Algorithm (feature visualisation #0): forward pass; pick a layer; keep one activation (or
 one feature map) and zero the rest; go back down. Two forms here give the same numbers:
 
@@ -28,7 +32,7 @@ from PIL import Image
 
 from .config import lecture_or_quick
 from .display import show_images
-from .hooks import relu_backward_rule
+from .hooks import RELU_BACKWARD_RULES, relu_backward_rule
 from .images import image_to_tensor, list_samples, sample_image, tensor_to_image
 from .models import check_name
 from .saliency import check_rule_applies, colour_image, evaluating
@@ -152,17 +156,20 @@ class DeconvNet:
 
 # ---- the same projection as backprop with the deconvnet rule -------------------------
 
-def project(model, x: torch.Tensor, layer: str, channel: int, keep: str = "max") -> torch.Tensor:
+def project(model, x: torch.Tensor, layer: str, channel: int, keep: str = "max", method: str = "deconvnet") -> torch.Tensor:
     """Deconvnet projection of ``layer``/``channel`` as backprop with the "deconvnet" ReLU rule (slide: Saliency Maps #3).
 
     ``model`` is a ``CourseModel`` (any of the course's networks); ``x`` a network input [N, 3, H, W].
+    ``method`` swaps the ReLU rule ("guided": Springenberg et al.; "gradient": plain backprop).
     Returns the projection in input space, [N, 3, H, W].
     """
     model.layer(layer)  # a clear error for an unknown name, before any work
+    if method not in RELU_BACKWARD_RULES:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(RELU_BACKWARD_RULES)}")
     I = x.detach().to(model.device).clone().requires_grad_(True)  # [N, 3, H, W]
     with evaluating(model.net), torch.enable_grad():
-        check_rule_applies(model.net, I, "deconvnet")
-        with relu_backward_rule(model.net, "deconvnet"):
+        check_rule_applies(model.net, I, method)
+        with relu_backward_rule(model.net, method):
             a = model.features(I, [layer])[layer]               # [N, C, h, w]
             z = keep_unit(a, channel, keep)
             (R,) = torch.autograd.grad(a, I, grad_outputs=z)
@@ -205,54 +212,72 @@ def image_pool(config: PatchConfig | None = None):
 
 @dataclass
 class Patch:
+    """One of the top-k: an image patch and its projection."""
+
     value: float            # the activation a_c at its strongest position
     label: str              # which image of the pool
     image: Image.Image      # the patch of the image around the unit
     projection: Image.Image  # the same patch of its deconvnet projection
 
 
-def top_patches(model, layer: str, channel: int, pool=None, config: PatchConfig | None = None) -> list:
-    """The ``top_k`` images of the pool that excite ``channel`` of ``layer`` most, each cropped to where
-    its projection is non-zero, beside that projection (Zeiler & Fergus, slides: Визуализация признаков #1-#3).
+def top_patches(model, layer: str, channel: int, pool=None, config: PatchConfig | None = None,
+                method: str = "deconvnet") -> list:
+    """The ``top_k`` images of the pool that excite ``channel`` of ``layer`` most, each cropped around the
+    projection of its strongest unit, beside that projection (Zeiler & Fergus, slides: Визуализация признаков #1-#3).
     """
     config = config or PatchConfig()
     images, labels = pool if pool is not None else image_pool(config)   # [P, 3, S, S] in [0, 1]
+    a = pool_activations(model, layer, images, config.batch)              # [P, C, h, w]
     x = model.to_input(images)
-    with torch.no_grad(), evaluating(model.net):
-        a = torch.cat([model.features(x[i:i + config.batch], [layer])[layer] for i in range(0, len(x), config.batch)])
     if not 0 <= channel < a.shape[1]:
         raise ValueError(f"channel {channel} is out of range 0..{a.shape[1] - 1} for layer {layer}")
     best = a[:, channel].reshape(len(a), -1).amax(dim=1)               # [P] max over positions
     top = best.topk(min(config.top_k, len(best))).indices
-    R = project(model, x[top], layer, channel, keep="max")               # [k, 3, S, S]
+    R = project(model, x[top], layer, channel, "max", method)           # [k, 3, S, S]
     pictures = colour_image(R)
     patches = []
     for n, i in enumerate(top.tolist()):
-        box = support_box(R[n])
-        crop = lambda t: t[:, box[1]:box[3], box[0]:box[2]]  # noqa: E731  [3, H, W] -> the box
-        patches.append(Patch(best[i].item(), labels[i], _to_pil(crop(images[i])), _to_pil(crop(pictures[n]))))
+        left, top, right, bottom = support_box(R[n])
+        box = (slice(None), slice(top, bottom), slice(left, right))    # [3, H, W] -> [3, side, side]
+        patches.append(Patch(best[i].item(), labels[i], _to_pil(images[i][box]), _to_pil(pictures[n][box])))
     return patches
 
 
-def support_box(R: torch.Tensor, threshold: float = 0.02, min_side: int = 16) -> tuple:
-    """(left, top, right, bottom): the smallest square holding the pixels where |R| > threshold * max|R|."""
+_last_pool = {}  # one entry: when only the channel changes (the widget), the layer's activations are reused
+
+
+def pool_activations(model, layer: str, images: torch.Tensor, batch: int = 16) -> torch.Tensor:
+    """Activations of ``layer`` for a pool of images [P, 3, S, S] in [0, 1], computed in batches."""
+    net, pool, name = _last_pool.get("key", (None, None, None))
+    if not (net is model.net and pool is images and name == layer):
+        with torch.no_grad(), evaluating(model.net):
+            x = model.to_input(images)
+            a = torch.cat([model.features(x[i:i + batch], [layer])[layer] for i in range(0, len(x), batch)])
+        _last_pool.update(key=(model.net, images, layer), a=a)                                  # a: [P, C, h, w]
+    return _last_pool["a"]
+
+
+def support_box(R: torch.Tensor, min_side: int = 16) -> tuple:
+    """(left, top, right, bottom): a square around the projection, centre +- 2 standard deviations of |R|."""
     M = R.abs().amax(dim=0)                                              # [H, W]
     H, W = M.shape
-    rows, cols = torch.nonzero(M > threshold * M.max().clamp(min=1e-12), as_tuple=True)
-    if len(rows) == 0:
+    if M.sum() == 0:
         return 0, 0, W, H
-    height, width = int(rows.max() - rows.min()) + 1, int(cols.max() - cols.min()) + 1
-    side = min(max(height, width, min_side), H, W)
-    top = min(max(int(rows.min()) - (side - height) // 2, 0), H - side)   # centred on the support
-    left = min(max(int(cols.min()) - (side - width) // 2, 0), W - side)
+    p_y, p_x = M.sum(1) / M.sum(), M.sum(0) / M.sum()                    # [H], [W] marginals of the mass
+    y, x = torch.arange(H, dtype=M.dtype, device=M.device), torch.arange(W, dtype=M.dtype, device=M.device)
+    c_y, c_x = (p_y * y).sum(), (p_x * x).sum()
+    spread = max((p_y * (y - c_y) ** 2).sum().sqrt(), (p_x * (x - c_x) ** 2).sum().sqrt())
+    side = min(max(round(4 * spread.item()) + 1, min_side), H, W)
+    top = min(max(round(c_y.item()) - side // 2, 0), H - side)
+    left = min(max(round(c_x.item()) - side // 2, 0), W - side)
     return left, top, left + side, top + side
 
 
-def show_projection(model, x: torch.Tensor, layer: str, channel: int, keep: str = "max"):
+def show_projection(model, x: torch.Tensor, layer: str, channel: int, keep: str = "max", method: str = "deconvnet"):
     """The image beside the deconvnet projection of ``layer``/``channel`` (slide: Визуализация признаков #0)."""
-    R = project(model, x, layer, channel, keep)
+    R = project(model, x, layer, channel, keep, method)
     what = "strongest activation" if keep == "max" else "whole feature map"
-    return show_images([model.deprocess(x), colour_image(R)], ["image", f"{layer}, channel {channel}: {what}"], size=4)
+    return show_images([model.deprocess(x), colour_image(R)], ["image", f"{method}: {layer}, channel {channel}, {what}"], size=4)
 
 
 def show_top_patches(patches: list, title: str = ""):

@@ -48,7 +48,7 @@ def saliency(model, x: torch.Tensor, target, method: str = "gradient") -> torch.
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     check_input(x)
     c = class_index(model, target)
-    device = next(net.parameters()).device
+    device = next((p.device for p in net.parameters()), x.device)
     I = x.detach().to(device).clone().requires_grad_(True)  # [N, 3, H, W]
     with evaluating(net), torch.enable_grad():
         check_rule_applies(net, I, method)
@@ -126,6 +126,13 @@ def colour_image(w: torch.Tensor, percentile: float = 99.5) -> torch.Tensor:
     return (0.5 + w / (2 * scale.view(-1, 1, 1, 1))).clamp(0, 1)
 
 
+def map_image(w: torch.Tensor, percentile: float = 99.5) -> torch.Tensor:
+    """M scaled to [0, 1] for display, the ``percentile`` of M mapped to white. [N,3,H,W] -> [N,H,W]."""
+    M = saliency_map(w).float()
+    scale = torch.quantile(M.flatten(1), percentile / 100, dim=1).clamp(min=1e-12)  # [N]
+    return (M / scale.view(-1, 1, 1)).clamp(0, 1)
+
+
 def compare(model, x: torch.Tensor, target) -> dict:
     """{method: w} for all three methods on the same image and class (slides: Saliency Maps #3-#4)."""
     return {method: saliency(model, x, target, method) for method in METHODS}
@@ -147,6 +154,6 @@ def show_comparison(model, x: torch.Tensor, target, methods=METHODS, view: str =
     if view not in ("map", "colour"):
         raise ValueError(f"view must be 'map' or 'colour', got {view!r}")
     maps = {method: saliency(model, x, target, method) for method in methods}
-    pictures = [saliency_map(w)[0] if view == "map" else colour_image(w) for w in maps.values()]
+    pictures = [map_image(w)[0] if view == "map" else colour_image(w) for w in maps.values()]
     name = model.categories[model.class_index(target)] if isinstance(model, CourseModel) else target
     return show_images([model.deprocess(x)] + pictures, ["image"] + list(maps), cmap="gray", suptitle=f"class: {name}")

@@ -139,6 +139,33 @@ def test_top_patches_over_a_small_pool(model):
 
 def test_support_box():
     R = torch.zeros(3, 40, 40)
-    R[1, 10:14, 20:30] = 1.0
+    R[1, 10:14, 20:30] = 1.0                      # 4 x 10 pixels: spread sqrt(99/12) = 2.87 columns
     left, top, right, bottom = dc.support_box(R, min_side=4)
-    assert (right - left, bottom - top) == (10, 10) and left == 20 and top <= 10 and bottom >= 14
+    assert right - left == bottom - top == 12     # 4 * 2.87 + 1, rounded
+    assert left <= 20 and right >= 30 and top <= 10 and bottom >= 14
+    R[:] = 0
+    R[0, 0, 0] = 1.0                              # a corner: the box is clipped to the image
+    assert dc.support_box(R) == (0, 0, 16, 16)
+    assert dc.support_box(torch.zeros(3, 40, 40)) == (0, 0, 40, 40)
+
+
+def test_method_swaps_the_relu_rule(model, seeded):
+    x = torch.randn(1, 3, 64, 64)
+    I = x.clone().requires_grad_(True)
+    a = model.features(I, ["block4"])["block4"]
+    (gradient,) = torch.autograd.grad(a, I, dc.keep_unit(a, 3))
+    assert torch.allclose(dc.project(model, x, "block4", 3, method="gradient"), gradient, atol=1e-6)
+    assert not torch.allclose(dc.project(model, x, "block4", 3, method="guided"), gradient, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown method"):
+        dc.project(model, x, "block4", 3, method="smooth")
+
+
+def test_pool_activations_are_reused_only_for_the_same_model_pool_and_layer(model):
+    images = torch.rand(3, 3, 32, 32)
+    a = dc.pool_activations(model, "block1", images)
+    assert dc.pool_activations(model, "block1", images) is a               # same pool and layer: reused
+    assert dc.pool_activations(model, "block2", images) is not a
+    other = dc.pool_activations(model, "block1", images.clone() * 0.5)
+    assert not torch.allclose(other, a)                                    # another pool: recomputed
+    with torch.no_grad():
+        assert torch.allclose(a, model.features(model.to_input(images), ["block1"])["block1"], atol=1e-5)

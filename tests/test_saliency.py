@@ -117,4 +117,6 @@ def test_display_helpers():
     assert picture.shape == w.shape and picture.min() >= 0 and picture.max() <= 1
     assert picture[0, 2].flatten().tolist() == [0.5, 0.5]            # zero gradient is grey
     assert picture[0, 0, 0, 1].item() == 0.0                         # the largest negative value is black
+    M = sal.map_image(torch.arange(12.).view(1, 3, 2, 2), percentile=50)   # M = (8, 9, 10, 11), median 9.5
+    assert M.shape == (1, 2, 2) and M.flatten().tolist() == pytest.approx([8 / 9.5, 9 / 9.5, 1, 1])
     assert sal.pairwise_correlation({"a": w, "b": 2 * w})[("a", "b")] == pytest.approx(1.0)
