@@ -31,6 +31,7 @@ from .progress import Optimisation
 
 SHIPPED = Path(__file__).parent / "shipped"
 FORMAT = "course_lib.fast_style/1"
+NB06_LAYERS = gatys.DEFAULT_LAYERS["efficientnet_lite0"]  # (content, style, beta/alpha) of notebook 06
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
@@ -40,17 +41,22 @@ class CheckpointError(ValueError):
 
 @dataclass
 class FastStyleConfig:
-    """Training settings; the architecture (channels, residual_blocks) is stored in every checkpoint."""
+    """Training settings; stored in every checkpoint with the architecture (channels, residual_blocks).
+
+    Layers and layer weights are notebook 06's. beta/alpha is 100x smaller than there: Gatys starts
+    x at the photo, whereas f_W starts random and must learn to keep the photo's layout; 1e3 makes
+    style and content terms about 2:1 at the start of training.
+    """
 
     steps: int = lecture_or_quick(300, 8)
     size: int = lecture_or_quick(128, 64)           # side of the square training crops
     batch: int = lecture_or_quick(4, 2)
     lr: float = 3e-3
     alpha: float = 1.0                                # content weight
-    beta: float = 1e5                                 # style weight
-    gamma: float = 1e-4                               # total-variation weight
-    content_layers: dict = field(default_factory=lambda: {"block5": 1.0})
-    style_layers: dict = field(default_factory=lambda: {"stem": 1.0, "block1": 1.0, "block3": 1.0, "block5": 1.0, "block10": 1.0})
+    beta: float = 1e3                                 # style weight
+    gamma: float = 10.0                               # total-variation weight
+    content_layers: dict = field(default_factory=lambda: {l: 1.0 for l in NB06_LAYERS[0]})
+    style_layers: dict = field(default_factory=lambda: {l: 1 / len(NB06_LAYERS[1]) for l in NB06_LAYERS[1]})
     channels: tuple = (16, 32, 64)
     residual_blocks: int = 5
     seed: int = 0
@@ -88,7 +94,7 @@ class Residual(nn.Module):
 
 
 class TransformerNet(nn.Module):
-    """f_W: photo [B,3,H,W] in [0,1] -> stylised [B,3,H,W] in [0,1] (Johnson et al., smaller).
+    """f_W: photo [B,3,H,W] in [0,1] -> stylised [B,3,H,W] in [0,1] (slide #8; Johnson et al., smaller).
 
     Instance normalisation (Ulyanov et al.) normalises each image's contrast on its own,
     which is what makes the stylisation independent of the photo's lighting.
@@ -156,7 +162,7 @@ def style_grams(model, style, size: int, layers) -> dict:
     """A^l / M_l: the Gram matrices of the style image a (long side ``size``), per position.
 
     G^l sums over the M_l positions, so it grows with the image; dividing here and multiplying
-    by the M_l of the generated image compares images of any size with the same E_l (slide #5).
+    by the M_l of the generated image lets E_l (slide #5) compare images of different sizes.
     """
     for name in layers:
         model.layer(name)  # UnknownNameError that lists the valid names
@@ -282,7 +288,7 @@ def load_shipped(name: str) -> FastStyle:
 
 
 def time_against_gatys(fast: FastStyle, content, style, size: int, model=None, **gatys_kwargs) -> dict:
-    """Seconds for Gatys' optimisation (notebook 06 defaults) and for one forward pass, same image and size."""
+    """Seconds for Gatys' optimisation (notebook 06 defaults) and for one forward pass, same image and size (slide #9)."""
     model = model or load_model(device="cpu")
     start = time.perf_counter()
     gatys_image, _ = gatys.transfer(content, style, model=model, size=size, **gatys_kwargs)
