@@ -38,12 +38,12 @@ ANIMAL_CLASSES = range(0, 398)    # ImageNet: 'tench' ... 'puffer'
 @dataclass
 class ClassVisConfig:
     steps: int = lecture_or_quick(200, 8)
-    lr: float = 0.02           # step length in network-input units (gradient normalised)
-    l2: float = 0.03           # lambda of the slide
+    lr: float = 0.05           # mean step in network-input units (gradient normalised)
+    l2: float = 0.003          # lambda of the slide
     size: int = lecture_or_quick(224, 64)
-    jitter: int = lecture_or_quick(8, 2)     # addition: random roll, pixels
-    blur_every: int = lecture_or_quick(10, 0)  # addition: Gaussian blur every n steps (0: never)
-    blur_sigma: float = 0.5
+    jitter: int = lecture_or_quick(16, 2)      # addition: random roll, pixels
+    blur_every: int = lecture_or_quick(5, 0)   # addition: Gaussian blur every n steps (0: never)
+    blur_sigma: float = 0.8
 
 
 def class_objective(scores: torch.Tensor, c: int, image: torch.Tensor, l2: float) -> torch.Tensor:
@@ -70,7 +70,7 @@ def class_visualization(model, target, steps=None, lr=None, l2=None, *, config=N
     with Optimisation(cfg.steps, f"class model '{model.categories[c]}'", live=live, to_image=to_image, quiet=quiet) as run:
         for _ in range(cfg.steps):
             I.requires_grad_(True)
-            scores = model.net(_roll(I, cfg.jitter, generator))              # [1, 1000]
+            scores = model.net(_roll(I, cfg.jitter, generator)[0])              # [1, 1000]
             objective = class_objective(scores, c, I, cfg.l2)
             (g,) = torch.autograd.grad(objective, I)                         # 2. the derivative
             if not run.step(objective.item() if torch.isfinite(g).all() else float("nan"), I):
@@ -120,7 +120,7 @@ def random_class_objective(model, generator: torch.Generator):
         c = int(torch.randint(len(model.categories), (1,), generator=generator))
         one_hot = torch.zeros(1, len(model.categories), device=x.device)     # [1, 1000]
         one_hot[0, c] = 1
-        return (model.net(x) * one_hot).sum()
+        return (model.net(x) * one_hot).sum()                                # S_c, the others zeroed
 
     return objective
 
@@ -165,7 +165,7 @@ def deep_dream(model, image, objective=None, octaves=None, octave_scale=None, st
         for octave_base in pyramid:
             x = octave_base + _resize(detail, octave_base.shape[-2:])      # carry the detail up
             for _ in range(cfg.steps):
-                value, g = _gradient(f, model, _roll_pair(x, cfg.jitter, generator), cfg.tile)
+                value, g = _gradient(f, model, _roll(x, cfg.jitter, generator), cfg.tile)
                 if not run.step(value if torch.isfinite(g).all() else float("nan"), x):
                     break
                 x = (x + cfg.step_size * g / (g.abs().mean() + 1e-12)).clamp(0, 1)
@@ -217,13 +217,6 @@ def _resize(x, size):
 
 
 def _roll(x, jitter, generator):
-    if not jitter:
-        return x
-    dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=generator))
-    return torch.roll(x, (dy, dx), dims=(2, 3))
-
-
-def _roll_pair(x, jitter, generator):
     """Rolled image and the function that rolls a gradient back."""
     if not jitter:
         return x, lambda g: g
@@ -240,7 +233,7 @@ def _settings(config, **overrides):
 def dog_classes(model) -> list:
     """The ImageNet dog breeds (indices 151-268), checked by name."""
     names = model.categories
-    if names[151] != "Chihuahua" or names[268] != "Mexican hairless" or names[269] == "Chihuahua":
+    if (names[151], names[268]) != ("Chihuahua", "Mexican hairless"):
         raise ValueError("these categories are not in ImageNet order; cannot locate the dog breeds")
     return [names[i] for i in DOG_CLASSES]
 
