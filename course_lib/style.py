@@ -10,6 +10,9 @@ image x; C^l the same for the content image c, A^l the Gram matrix of the style 
                          E_l = 1/(4 N_l^2 M_l^2) sum_ij (G^l_ij - A^l_ij)^2,  L_style = sum_l w_l E_l
     eq. (2):             dE_l/dF^l_ij = 1/(N_l^2 M_l^2) ((F^l)^T (G^l - A^l))_ji  if F^l_ij > 0, else 0
     total   (slide #7):  L_total = alpha L_content + beta L_style
+
+``transfer`` optimises the pixels of x with L-BFGS (or Adam) and lets autograd find the
+gradient; ``style_layer_grad`` writes eq. (2) out, and the tests check the two agree.
 """
 import functools
 from dataclasses import dataclass
@@ -18,7 +21,7 @@ from typing import NamedTuple
 import torch
 
 from .config import lecture_or_quick
-from .images import image_to_tensor, load_image, tensor_to_image
+from .images import ImageError, image_to_tensor, load_image, tensor_to_image
 from .models import CourseModel, load_model
 from .progress import Optimisation
 
@@ -84,17 +87,18 @@ def tv_loss(x: torch.Tensor) -> torch.Tensor:
     return (dy**2).sum() + (dx**2).sum()
 
 
-
 # ---- transfer: optimise the pixels of x for L_total (slide: Artistic Style #7) ------------
 
 # Per network: content layers, style layers (w_l = 1/5 each, as in Gatys) and the default
-# beta/alpha, which balances the two losses for that network's scale of activations.
+# beta/alpha at 256 px, which balances the two losses for that network's scale of activations.
+# L_content sums over the M_l positions while E_l divides by M_l^2, so for another size the
+# default beta is scaled by the area, (size / 256)^2: the same balance at every size.
 # EfficientNet-Lite0: style at the ends of its first five stages (block0 /2, block2 /4,
 # block4 /8, block7 /16, block10 /16), five scales like VGG's relu1_1..relu5_1; content at
 # block7. Tried on the paintings: adding `stem` gives pixel noise, dropping block10 small
 # strokes only, content at block4 keeps too little room for the style.
 DEFAULT_LAYERS = {
-    "efficientnet_lite0": (("block7",), ("block0", "block2", "block4", "block7", "block10"), 1e5),
+    "efficientnet_lite0": (("block7",), ("block0", "block2", "block4", "block7", "block10"), 5e4),
     "vgg19": (("conv4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), 1e3),
 }
 DEFAULT_LAYERS["vgg16"] = DEFAULT_LAYERS["vgg19"]
@@ -129,14 +133,34 @@ def default_layers(model: CourseModel):
     return DEFAULT_LAYERS[model.name]
 
 
+def default_beta(model: CourseModel, size: int, alpha: float = 1.0) -> float:
+    """The default beta for ``alpha`` at image size ``size``: beta/alpha of ``DEFAULT_LAYERS`` times (size/256)^2."""
+    return alpha * default_layers(model)[2] * (size / 256) ** 2
+
+
 def _pixels(image, size: int) -> torch.Tensor:
-    """Any image source -> [1, 3, H, W] in [0, 1], long side ``size``."""
+    """Any image source, or a [1, 3, H, W] tensor in [0, 1] -> [1, 3, H, W] in [0, 1], long side ``size``."""
+    if isinstance(image, torch.Tensor):
+        if image.dim() != 4 or image.shape[:2] != (1, 3):
+            raise ImageError(f"an image tensor must be [1, 3, H, W] in [0, 1], got shape {list(image.shape)}")
+        H, W = image.shape[-2:]
+        if max(H, W) == size:
+            return image.detach().float().cpu()
+        hw = (max(1, round(H * size / max(H, W))), max(1, round(W * size / max(H, W))))
+        return torch.nn.functional.interpolate(image.detach().float().cpu(), size=hw, mode="bilinear", antialias=True)
     return image_to_tensor(load_image(image, max_size=size))
 
 
 def _luminance(x: torch.Tensor) -> torch.Tensor:
     """Y of YIQ, [B, 1, H, W]."""
     return (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+
+
+def _luminance_only(c, a_list):
+    """Grey content, and grey styles matched to its luminance mean and std (Gatys et al. 2016)."""
+    y_c = _luminance(c)                                                                  # [1, 1, H, W]
+    match = lambda y: ((y - y.mean()) / y.std().clamp(min=1e-6) * y_c.std() + y_c.mean()).clamp(0, 1)  # noqa: E731
+    return y_c.expand(-1, 3, -1, -1), [match(_luminance(a)).expand(-1, 3, -1, -1) for a in a_list]
 
 
 def keep_colours(x: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
@@ -161,10 +185,10 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
     model = model or _bundled_model()
     size, steps = size or config.size, steps or config.steps
     if content_layers is None or style_layers is None or beta is None:
-        d_content, d_style, d_ratio = default_layers(model)
+        d_content, d_style, _ = default_layers(model)
         content_layers = d_content if content_layers is None else content_layers
         style_layers = d_style if style_layers is None else style_layers
-        beta = alpha * d_ratio if beta is None else beta
+        beta = default_beta(model, size, alpha) if beta is None else beta
     content_layers, style_layers = list(content_layers), list(style_layers)
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
@@ -182,13 +206,7 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
     if len(v) != len(styles):
         raise ValueError(f"got {len(styles)} style images but {len(v)} style weights")
     a_list = [_pixels(a, size) for a in styles]                        # [1, 3, H_a, W_a] each
-    if preserve_colour:  # luminance-only transfer: grey content, grey styles matched to its mean/std
-        y_c = _luminance(c)
-        c_in = y_c.expand(-1, 3, -1, -1)
-        a_list = [((_luminance(a) - _luminance(a).mean()) / _luminance(a).std().clamp(min=1e-6)
-                   * y_c.std() + y_c.mean()).clamp(0, 1).expand(-1, 3, -1, -1) for a in a_list]
-    else:
-        c_in = c
+    c_in, a_list = _luminance_only(c, a_list) if preserve_colour else (c, a_list)
 
     def features(x01, layers):
         return model.features(model.to_input(x01), layers)
@@ -247,7 +265,7 @@ def _lbfgs(x, loss_of, run, steps):
 
     The line search also evaluates trial points, so x ends as the best image evaluated.
     """
-    opt = torch.optim.LBFGS([x], lr=1, max_iter=steps, max_eval=steps, history_size=50,
+    opt = torch.optim.LBFGS([x], lr=1, max_iter=steps, max_eval=steps, history_size=20,
                             tolerance_grad=0, tolerance_change=0, line_search_fn="strong_wolfe")
     best = {"loss": float("inf"), "x": x.detach().clone()}
 
@@ -302,3 +320,18 @@ def layer_grid(image, kind: str = "style", model: CourseModel | None = None, lay
         images.append(result.image)
         titles.append(f"{letter}: style of {used[0]}..{used[-1]}" if kind == "style" and k > 1 else f"{letter}: {kind} of {used[-1]}")
     return images, titles
+
+
+def plot_history(history: dict, alpha: float = 1.0, beta: float = 1.0, ax=None):
+    """Loss curves of a ``transfer``: alpha L_content, beta L_style and L_total per evaluation (log scale)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    for key, scale, label in (("total", 1.0, "L_total"), ("content", alpha, "α L_content"), ("style", beta, "β L_style")):
+        values = [scale * v for v in history[key]]
+        if any(v > 0 for v in values):
+            ax.plot(values, label=label)
+    ax.set(yscale="log", xlabel="loss evaluation", ylabel="loss")
+    ax.legend()
+    return ax

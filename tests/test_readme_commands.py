@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBSET = ["-k", "test_binder or test_quick_mode"]   # a few seconds once installed
+SUBSET = ["-k", "test_quick_mode or test_hooks"]   # seconds once installed; needs torch and the package
 SETUP_TIMEOUT_S = 1500
 SERVER_TIMEOUT_S = 120
 

@@ -62,11 +62,11 @@ def widget_models(nb) -> dict:
     return nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
 
 
-def image_data_uri(state: dict) -> str | None:
-    """The Image widget's picture as a data: URI (its bytes are stored base64 in 'buffers')."""
-    for buffer in state.get("buffers", []):
+def image_data_uri(model: dict) -> str | None:
+    """An Image widget's picture as a data: URI (its bytes are stored base64 in 'buffers')."""
+    for buffer in model.get("buffers", []):
         if buffer.get("path") == ["value"]:
-            fmt = state["state"].get("format", "png")
+            fmt = model["state"].get("format", "png")
             return f"data:image/{fmt};base64,{buffer['data']}"
     return None
 
@@ -93,15 +93,15 @@ def render_widget(model_id: str, models: dict) -> str:
         options = "".join(f"<option{' selected' if i == index else ''}>{html.escape(str(o))}</option>"
                           for i, o in enumerate(labels))
         return f'<span class="w-ctl">{label_html}<select disabled>{options}</select></span>'
-    if name.endswith("SliderModel") or name.endswith("ProgressModel"):
+    if name.endswith("SliderModel"):
         value = state.get("value")
+        low = value[0] if isinstance(value, list) else value          # range sliders: [low, high]
         shown = "–".join(f"{v:g}" for v in value) if isinstance(value, list) else f"{value:g}"
-        tag = "progress" if name.endswith("ProgressModel") else 'input type="range" disabled'
-        bar = (f'<{tag} min="{state.get("min", 0)}" max="{state.get("max", 100)}" '
-               f'step="{state.get("step", 1)}" value="{value if not isinstance(value, list) else value[0]}">')
-        if tag == "progress":
-            bar += "</progress>"
-        return f'<span class="w-ctl">{label_html}{bar} <output>{shown}</output></span>'
+        return (f'<span class="w-ctl">{label_html}<input type="range" disabled min="{state.get("min", 0)}" '
+                f'max="{state.get("max", 100)}" step="{state.get("step", 1)}" value="{low}"> <output>{shown}</output></span>')
+    if name.endswith("ProgressModel"):
+        return (f'<span class="w-ctl">{label_html}<progress max="{state.get("max", 100)}" '
+                f'value="{state.get("value", 0)}"></progress></span>')
     if name == "ImageModel":
         uri = image_data_uri(model)
         return f'<img src="{uri}">' if uri else ""
@@ -258,6 +258,7 @@ def main(argv=None) -> int:
         entries.append({"stem": path.stem, "title": title_of(nb, path.stem), "error": error,
                         "seconds": seconds, "images": len(output_images(nb)), "thumb": thumb is not None})
         print(f"FAILED after {seconds:.1f} s: {error}" if error else f"{seconds:.1f} s", flush=True)
+        write_index(entries, args.out, args.quick)         # after each notebook: usable if stopped
     write_index(entries, args.out, args.quick)
     failed = [e["stem"] for e in entries if e["error"]]
     print(f"{len(notebooks)} notebooks in {time.perf_counter() - start:.1f} s -> {args.out / 'index.html'}"

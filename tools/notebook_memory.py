@@ -28,8 +28,16 @@ class NotebookError(RuntimeError):
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory so far, in MB.
+
+    Linux's VmHWM, not ``ru_maxrss``: the latter keeps the parent's peak across fork+exec,
+    so a child of a process holding 700 MB would report at least 700 MB.
+    """
+    try:
+        status = Path("/proc/self/status").read_text()
+        return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KiB on Linux
 
 
 def run_notebook(path: Path) -> float:
