@@ -28,7 +28,8 @@ case "${1:-}" in
   setup) setup ;;
   lecture)
     setup
-    exec "$VENV/bin/jupyter" lab --notebook-dir=notebooks "${@:2}" ;;
+    root_flag=(); [ "$(id -u)" = 0 ] && root_flag=(--allow-root)  # containers and CI run as root
+    exec "$VENV/bin/jupyter" lab --notebook-dir=notebooks "${root_flag[@]}" "${@:2}" ;;
   test)
     setup
     export COURSE_LIB_QUICK=1 MPLBACKEND=Agg

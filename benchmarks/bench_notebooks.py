@@ -2,8 +2,8 @@
 
 Each row runs its notebook once, in ``make()``, inside the harness's own child process, so
 the table's peak-RSS column is the notebook's. The time column is not the notebook's run
-time (the harness repeats the timed call at least 3 times; a lecture-mode notebook takes
-minutes): ``python tools/notebook_memory.py`` prints both. Slow: run it once, at the end.
+time (a lecture-mode notebook takes minutes, so these rows run once and only when named:
+``python -m benchmarks notebook``); ``python tools/notebook_memory.py`` prints both.
 """
 from pathlib import Path
 
@@ -27,5 +27,5 @@ def _run_once(path: Path):
 
 def benchmarks():
     return [Bench(f"notebook {path.stem} lecture run: peak RSS <= {LIMIT_MB} MB", "lecture",
-                  _run_once(path), repeats=1, warmup=False)
+                  _run_once(path), repeats=1, warmup=False, slow=True)
             for path in NOTEBOOKS]

@@ -1,6 +1,7 @@
 """Gatys style transfer (course_lib.style): the bundled net against the paper's VGG19, side by side."""
 import torch
 
+from benchmarks.bench_fast_style import FEED_FORWARD
 from benchmarks.harness import Bench, Ratio
 from course_lib import load_model, sample_image
 from course_lib.style import transfer
@@ -22,6 +23,7 @@ def benchmarks():
         Bench(LITE, "256 px", lambda: _transfer("efficientnet_lite0", 256), floor_s=15.0),
         Bench(VGG, "256 px", lambda: _transfer("vgg19", 256), warmup=False),
         Ratio("Gatys style: vgg19 / efficientnet_lite0 time", VGG, LITE),
+        Ratio("fast style: Gatys (256 px, 200 evals) / feed-forward", LITE, FEED_FORWARD, floor=100),
         Bench("Gatys style: 512 px, 200 evals, peak RSS (floor < 1500 MB)", "512 px",
               lambda: _transfer("efficientnet_lite0", 512), warmup=False),
     ]

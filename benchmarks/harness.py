@@ -24,9 +24,10 @@ class Bench:
     name: str
     size: str                       # input size, e.g. "224x224"
     make: Callable[[], Callable]    # setup; returns the callable to time
-    repeats: int = 3
+    repeats: int = 3                # the median of this many timed calls (3 or more, unless a row says why)
     warmup: bool = True             # one untimed call first (model load rows set False)
     floor_s: float | None = None    # the issue's target, shown beside the median
+    slow: bool = False              # minutes long: runs only when a filter names it
 
 
 @dataclass
@@ -53,12 +54,29 @@ def measure(bench: Bench) -> dict:
     if bench.warmup:
         fn()
     times = []
-    for _ in range(max(3, bench.repeats)):
+    for _ in range(bench.repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-    return {"median_s": statistics.median(times), "peak_rss_mb": peak_mb}
+    return {"median_s": statistics.median(times), "peak_rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory (ru_maxrss would include the parent's peak after fork)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _matches(pattern: str, row) -> bool:
+    """A row is selected when its name starts with the pattern or contains it as a whole word group."""
+    names = [row.name] + ([row.numerator, row.denominator] if isinstance(row, Ratio) else [])
+    return not pattern or any(n.startswith(pattern) or f" {pattern}" in f" {n}" for n in names)
 
 
 def run_child(name: str) -> dict:
@@ -75,7 +93,9 @@ def main(argv):
         print(json.dumps(measure(bench)))
         return 0
     pattern = argv[0] if argv else ""
-    rows = [r for r in all_rows() if pattern in r.name or (isinstance(r, Ratio) and pattern in r.numerator)]
+    rows = [r for r in all_rows() if _matches(pattern, r)]
+    slow = [r for r in rows if isinstance(r, Bench) and r.slow and not pattern]
+    rows = [r for r in rows if r not in slow]
     results = {}
     print(f"{'benchmark':<52} {'input':>12} {'median s':>10} {'peak RSS MB':>12} {'ratio':>9} {'floor':>10}")
     print("-" * 110)
@@ -93,4 +113,6 @@ def main(argv):
                 ratio = a["median_s"] / b["median_s"]
                 floor = f">= {row.floor:g}x" if row.floor else ""
                 print(f"{row.name:<52} {'':>12} {'':>10} {'':>12} {ratio:>8.1f}x {floor:>10}", flush=True)
+    if slow:
+        print(f"({len(slow)} slow rows skipped; name them to run them, e.g. python -m benchmarks notebook)")
     return 0

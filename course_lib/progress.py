@@ -54,7 +54,7 @@ class Optimisation:
 
     def step(self, loss, image: torch.Tensor | None = None) -> bool:
         """Record one step; returns False when the loop must stop (divergence)."""
-        value = float(loss)
+        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         if not math.isfinite(value) or (self.history and abs(value) > self.explode_factor * max(abs(self.history[0]), 1e-12) + 1e3):
             self.stopped = "diverged"
             warnings.warn(f"{self.desc}: the loss became {value:g} at step {len(self.history)}; "

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -106,8 +107,12 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A JupyterLab server on localhost over notebooks/, in quick mode, with a random token."""
+    """A JupyterLab server on localhost over a copy of notebooks/, in quick mode, with a random token.
+
+    A copy, so that nothing the browser runs or saves can write outputs into the committed notebooks.
+    """
     home = tmp_path_factory.mktemp("lab")
+    shutil.copytree(ROOT / "notebooks", home / "notebooks")
     for name, value in LAB_SETTINGS.items():
         path = home / "settings" / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +124,7 @@ def lab(tmp_path_factory):
     log = open(home / "jupyter.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT / 'notebooks'}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={home / 'notebooks'}",
          "--LabApp.expose_app_in_browser=True", f"--LabApp.user_settings_dir={home / 'settings'}",
          f"--LabApp.workspaces_dir={home / 'workspaces'}"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
