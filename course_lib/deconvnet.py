@@ -186,7 +186,8 @@ class PatchConfig:
     crop_scales: tuple = lecture_or_quick((0.5,), ())   # also 4 corner + 1 centre crops of these fractions
     top_k: int = lecture_or_quick(9, 4)
     samples: tuple = field(default_factory=lambda: tuple(list_samples()))
-    batch: int = 16                                     # images per forward pass
+    batch: int = 8                                      # images per forward pass
+    project_batch: int = 3                              # images per projection (bounds memory on Binder)
 
 
 def image_pool(config: PatchConfig | None = None):
@@ -233,7 +234,8 @@ def top_patches(model, layer: str, channel: int, pool=None, config: PatchConfig 
         raise ValueError(f"channel {channel} is out of range 0..{a.shape[1] - 1} for layer {layer}")
     best = a[:, channel].reshape(len(a), -1).amax(dim=1)               # [P] max over positions
     top = best.topk(min(config.top_k, len(best))).indices
-    R = project(model, x[top], layer, channel, "max", method)           # [k, 3, S, S]
+    chunks = top.split(config.project_batch)  # a few at a time: the backward graph grows with the batch
+    R = torch.cat([project(model, x[t], layer, channel, "max", method) for t in chunks])   # [k, 3, S, S]
     pictures = colour_image(R)
     patches = []
     for n, i in enumerate(top.tolist()):
