@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-ALL = sorted(NOTEBOOKS.rglob("*.ipynb"))
+ALL = sorted(p for p in NOTEBOOKS.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)  # committed ones only
 LECTURE = sorted(NOTEBOOKS.glob("*.ipynb"))
 
 
