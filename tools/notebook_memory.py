@@ -13,31 +13,20 @@ import argparse
 import contextlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the repo's packages come first
+
+from benchmarks.harness import peak_rss_mb  # noqa: E402  (VmHWM: this process's own peak)
 LIMIT_MB = 1500
 
 
 class NotebookError(RuntimeError):
     """A cell of the notebook raised; the message names the cell."""
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB.
-
-    Linux's VmHWM, not ``ru_maxrss``: the latter keeps the parent's peak across fork+exec,
-    so a child of a process holding 700 MB would report at least 700 MB.
-    """
-    try:
-        status = Path("/proc/self/status").read_text()
-        return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")) / 1024
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KiB on Linux
 
 
 def run_notebook(path: Path) -> float:
