@@ -4,14 +4,20 @@ Every ``check_*`` takes the student's function, calls it and the course's refere
 implementation on several seeded random inputs, and prints one line:
 
     PASS  gram_matrix: 4 inputs agree with the reference (largest error 3.6e-15)
-    FAIL  gram_matrix on input 1 of 4 (F [3, 7]): the result is off by up to 7.88 (allowed 9.2e-06)
+    FAIL  gram_matrix on input 1 of 4 (F [3, 7]): the result is off by up to 7.88 (allowed 9.2e-06) at [0, 2]: got 1.5, expected -6.38
+    ERROR gram_matrix raised RuntimeError on input (F [3, 7]): mat1 and mat2 shapes cannot be multiplied (3x7 and 3x7) (line 3 in gram_matrix: return F @ F)
     gram_matrix: not implemented yet
 
-It returns True only on PASS. Nothing is stored: the answers come from the reference
-modules (``transposed``, ``hubel_wiesel``, ``hooks``, ``dream``, ``style``), so the
+It returns True only on PASS. "Not implemented yet" means only the exercise's own placeholder
+(a bare ``raise NotImplementedError``); PyTorch's NotImplementedErrors (``&`` or ``^`` on float
+tensors) are ERRORs with their line. Every line goes through ``i18n.tr``. ``seed`` changes the random
+inputs (``course_lib.grade`` uses seeds the students never saw); ``recheck`` gates the demo cells.
+Nothing is stored: the answers come from the reference modules (``transposed``, ``hubel_wiesel``, ``hooks``, ``dream``, ``style``), so the
 checkers cannot drift from the code the lecture notebooks use.
 """
+import contextlib
 import inspect
+import io
 import math
 import os
 import traceback
@@ -21,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import dream, hooks, hubel_wiesel, style, transposed
+from .i18n import tr
 
 
 def _describe(reference, args) -> str:
@@ -45,6 +52,7 @@ def _fresh(args, requires_grad=False):
 
 
 _LIBRARIES = (os.path.dirname(__file__), os.path.dirname(torch.__file__))
+_SMALL = 16   # inputs with at most this many numbers are printed with a FAIL
 
 
 def _student_line(error: Exception) -> str:
@@ -53,29 +61,106 @@ def _student_line(error: Exception) -> str:
     if not frames:
         return ""
     f = frames[-1]
-    return f" (line {f.lineno} in {f.name}: {(f.line or '').strip()})"
+    return tr(" (line {line} in {function}: {code})", line=f.lineno, function=f.name, code=(f.line or "").strip())
+
+
+def _is_placeholder(error: Exception) -> bool:
+    """The exercise's own ``raise NotImplementedError  # TODO``: no message, raised by the student's code.
+
+    PyTorch's NotImplementedErrors (``"bitwise_and_cpu" not implemented for 'Float'``) always carry a message.
+    """
+    frames = traceback.extract_tb(error.__traceback__)
+    return (type(error) is NotImplementedError and not error.args
+            and bool(frames) and not frames[-1].filename.startswith(_LIBRARIES))
+
+
+def _hint(error: Exception) -> str:
+    """A sentence for errors students often meet, '' for the others."""
+    text = str(error)
+    if "bitwise_xor" in text:
+        return tr(" Hint: ^ is bitwise XOR in Python, not a power: write x ** 2.")
+    if "bitwise_and" in text or "bitwise_or" in text or "bitwise_not" in text:
+        return tr(" Hint: & | ~ work on bool or integer tensors; on float tensors multiply by a 0/1 mask "
+                  "(g * passes) or compare first ((g > 0) & (passes > 0)).")
+    if isinstance(error, NotImplementedError):
+        return tr(" (This NotImplementedError comes from PyTorch, not from the exercise's placeholder.)")
+    return ""
+
+
+def _tensor_text(t: torch.Tensor) -> str:
+    """[[0.5, -1.2], [3, 0]]: the values of a small tensor, 3 significant digits."""
+    def fmt(v):
+        return "[" + ", ".join(fmt(x) for x in v) + "]" if isinstance(v, list) else f"{v:.3g}"
+    return fmt(t.detach().double().tolist())
+
+
+def _inputs_text(reference, args) -> str:
+    """'; inputs: g = [...], passes = [...]' when every tensor argument is small, else ''."""
+    tensors = [(n, a) for n, a in zip(inspect.signature(reference).parameters, args) if isinstance(a, torch.Tensor)]
+    if not tensors or any(a.numel() > _SMALL for _, a in tensors):
+        return ""
+    return tr("; inputs: {values}", values=", ".join(f"{n} = {_tensor_text(a)}" for n, a in tensors))
 
 
 def _compare(got, expected, what, atol, rtol):
     """None when ``got`` matches ``expected``, else a sentence saying how it differs."""
     if not isinstance(got, torch.Tensor):
-        return f"{what} is a {type(got).__name__}, expected a torch tensor" + (
-            " (did you forget `return`?)" if got is None else " (do not use .item() or numpy: keep a tensor)")
+        return _not_a_tensor(got, what)
     if got.shape != expected.shape:
-        return f"{what} has shape {list(got.shape)}, expected {list(expected.shape)}"
+        return tr("{what} has shape {got}, expected {expected}", what=what, got=list(got.shape),
+                  expected=list(expected.shape))
     got, expected = got.detach().double(), expected.detach().double()
     if not torch.isfinite(got).all():
-        return f"{what} contains NaN or inf"
+        return tr("{what} contains NaN or inf", what=what)
     error = (got - expected).abs().max().item() if got.numel() else 0.0
     allowed = atol + rtol * (expected.abs().max().item() if expected.numel() else 0.0)
     if error > allowed:
-        values = f"; got {got.item():.6g}, expected {expected.item():.6g}" if got.numel() == 1 else ""
-        return f"{what} is off by up to {error:.3g} (allowed {allowed:.2g}){values}"
+        if got.numel() == 1:
+            where = tr("; got {got}, expected {expected}", got=f"{got.item():.6g}", expected=f"{expected.item():.6g}")
+        else:   # the first place where the error is largest
+            index = [int(i) for i in torch.unravel_index((got - expected).abs().argmax(), got.shape)]
+            where = tr(" at {index}: got {got}, expected {expected}", index=index,
+                       got=f"{got[tuple(index)].item():.6g}", expected=f"{expected[tuple(index)].item():.6g}")
+        return tr("{what} is off by up to {error} (allowed {allowed})", what=what, error=f"{error:.3g}",
+                  allowed=f"{allowed:.2g}") + where
     return None
 
 
+def _not_a_tensor(got, what):
+    """Why ``got`` is not the one tensor that was expected, named as precisely as possible."""
+    if got is None:
+        return tr("{what} is None, expected a torch tensor (did you forget `return`?)", what=what)
+    if type(got).__module__ == "torch.return_types":        # torch.max(x, dim), torch.linalg.qr(...), ...
+        fields = ", ".join(getattr(type(got), "__match_args__", ()))
+        text = tr("{what} is the tuple ({fields}) that torch.{function} returns, expected one tensor: "
+                  "take the part you need, e.g. .{first}", what=what, fields=fields, function=type(got).__name__.replace("linalg_", "linalg."),
+                  first=fields.split(", ")[0])
+        if type(got).__name__ in ("max", "min"):
+            text += tr(". torch.max(x, dim) is the largest value along a dimension, with its indices; "
+                       "for an element-wise maximum with 0 write x.clamp(min=0) or torch.maximum(x, torch.zeros_like(x))")
+        return text
+    if isinstance(got, (tuple, list)):
+        return tr("{what} is a {kind} with {n} items, expected one tensor (two values returned, or a comma after "
+                  "`return`?)", what=what, kind=type(got).__name__, n=len(got))
+    return tr("{what} is a {kind}, expected a torch tensor (do not use .item() or numpy: keep a tensor)",
+              what=what, kind=type(got).__name__)
+
+
 def _error(name, args_text, e):
-    return f"ERROR {name} raised {type(e).__name__} on input ({args_text}): {e}{_student_line(e)}"
+    return tr("ERROR {name} raised {error} on input ({inputs}): {message}",
+              name=name, error=type(e).__name__, inputs=args_text, message=e) + _student_line(e) + _hint(e)
+
+
+def _call(student, args, name, args_text):
+    """(result, None) or (None, the line to print) for one call of the student's function."""
+    try:
+        return student(*args), None
+    except NotImplementedError as e:
+        if _is_placeholder(e):
+            return None, tr("{name}: not implemented yet", name=name)
+        return None, _error(name, args_text, e)
+    except Exception as e:  # the student's bug, shown as one readable line
+        return None, _error(name, args_text, e)
 
 
 def check(student, reference, cases, name=None, atol=1e-8, rtol=1e-6, gradient=False) -> bool:
@@ -86,51 +171,71 @@ def check(student, reference, cases, name=None, atol=1e-8, rtol=1e-6, gradient=F
     """
     name = name or getattr(reference, "__name__", "function")
     if not callable(student):
-        print(f"FAIL  {name}: expected a function, got {type(student).__name__}")
+        print(tr("FAIL  {name}: expected a function, got {kind}", name=name, kind=type(student).__name__))
         return False
     largest = 0.0
     for i, args in enumerate(cases, 1):
         args_text = _describe(reference, args)
         ref_args, stu_args = _fresh(args, gradient), _fresh(args, gradient)
         expected = reference(*ref_args)
-        try:
-            got = student(*stu_args)
-        except NotImplementedError:
-            print(f"{name}: not implemented yet")
+        got, message = _call(student, stu_args, name, args_text)
+        if message:
+            print(message)
             return False
-        except Exception as e:  # the student's bug, shown as one readable line
-            print(_error(name, args_text, e))
-            return False
-        problem = _compare(got, expected, "the result", atol, rtol)
+        problem = _compare(got, expected, tr("the result"), atol, rtol)
         if problem is None and gradient:
             try:
                 problem = _compare_gradients(reference, ref_args, stu_args, got, expected, atol, rtol)
             except Exception as e:
-                print(_error(name + "'s backward pass", args_text, e))
+                print(_error(tr("{name}'s backward pass", name=name), args_text, e))
                 return False
         if problem is not None:
-            print(f"FAIL  {name} on input {i} of {len(cases)} ({args_text}): {problem}")
+            print(tr("FAIL  {name} on input {i} of {n} ({inputs}): {problem}", name=name, i=i, n=len(cases),
+                     inputs=args_text, problem=problem) + _inputs_text(reference, args))
             return False
         largest = max(largest, (got.detach().double() - expected.detach().double()).abs().max().item())
-    print(f"PASS  {name}: {len(cases)} inputs agree with the reference (largest error {largest:.2g})")
+    print(tr("PASS  {name}: {n} inputs agree with the reference (largest error {error})",
+             name=name, n=len(cases), error=f"{largest:.2g}"))
     return True
 
 
 def _compare_gradients(reference, ref_args, stu_args, got, expected, atol, rtol):
     """None when the gradients of ``got`` w.r.t. every input match those of ``expected``."""
     if got.numel() != 1:
-        return "the result should be a single number"
+        return tr("the result should be a single number")
     if not got.requires_grad:
-        return "the result does not depend on the input through autograd (no .item(), numpy or .detach())"
+        return tr("the result does not depend on the input through autograd (no .item(), numpy or .detach())")
     expected.backward()
     got.backward()
     for name, r, s in zip(inspect.signature(reference).parameters, ref_args, stu_args):
         if isinstance(r, torch.Tensor) and r.grad is not None:
             problem = _compare(s.grad if s.grad is not None else torch.zeros_like(s), r.grad,
-                               f"the gradient with respect to {name}", atol, rtol)
+                               tr("the gradient with respect to {name}", name=name), atol, rtol)
             if problem:
                 return problem
     return None
+
+
+def recheck(*functions) -> bool:
+    """True when every function still passes its ``check_<name>`` (run again, quietly).
+
+    The demo cells are gated on this rather than on the ``ok_*`` flag of an earlier check: a
+    function redefined wrongly after its PASS must not feed the demo.
+    """
+    failing = []
+    for fn in functions:
+        checker = globals().get(f"check_{getattr(fn, '__name__', '')}")
+        if checker is None:
+            raise ValueError(tr("recheck: no checker for {fn!r}; pass the exercise's functions by their names",
+                                fn=fn))
+        with contextlib.redirect_stdout(io.StringIO()):
+            passed = checker(fn)
+        if not passed:
+            failing.append(fn.__name__)
+    if failing:
+        print(tr("This demo needs {names} to pass the check: run the check cell above to see why.",
+                 names=", ".join(failing)))
+    return not failing
 
 
 def _randn(generator, *shape):
@@ -147,6 +252,12 @@ class _Neuron:
         self.c = c
 
     def __call__(self, stimuli):
+        if not isinstance(stimuli, torch.Tensor) or stimuli.dim() != 4 or stimuli.shape[1] != 3:
+            got = tr("shape {shape}", shape=list(stimuli.shape)) if isinstance(stimuli, torch.Tensor) \
+                else type(stimuli).__name__
+            raise ValueError(tr("neuron takes a batch of stimuli [N, 3, S, S] and returns their responses [N]; it got "
+                                "{got}. Put the gratings in one batch with torch.stack([...]), or add the batch "
+                                "dimension to one image with x[None].", got=got))
         F_l = F.conv2d(stimuli.double(), self.weight)               # [N, 3, H_l, W_l]
         return F_l[:, self.c, F_l.shape[2] // 2, F_l.shape[3] // 2].clamp_min(0)
 
@@ -162,16 +273,16 @@ def reference_tuning_curve(neuron, angles_deg, size, frequency, n_phases=4):
     return neuron(stimuli).view(len(angles_deg), n_phases).amax(dim=1)
 
 
-def check_tuning_curve(tuning_curve) -> bool:
+def check_tuning_curve(tuning_curve, seed=0) -> bool:
     """tuning_curve(neuron, angles_deg, size, frequency, n_phases): a cell's best response per orientation (slide: Модель Hubel & Weisel)."""
-    cases = [(_Neuron(seed, c), hubel_wiesel.angles(n), size, f, n_phases)
-             for seed, c, n, size, f, n_phases in [(0, 0, 8, 15, 3.0, 4), (1, 2, 12, 21, 5.0, 2), (2, 1, 6, 17, 2.5, 8)]]
+    cases = [(_Neuron(3 * seed + s, c), hubel_wiesel.angles(n), size, f, n_phases)
+             for s, c, n, size, f, n_phases in [(0, 0, 8, 15, 3.0, 4), (1, 2, 12, 21, 5.0, 2), (2, 1, 6, 17, 2.5, 8)]]
     return check(tuning_curve, reference_tuning_curve, cases, name="tuning_curve")
 
 
-def check_orientation_selectivity_index(orientation_selectivity_index) -> bool:
+def check_orientation_selectivity_index(orientation_selectivity_index, seed=0) -> bool:
     """OSI = (R_pref - R_orth) / (R_pref + R_orth + eps), R_orth 90° from the preferred angle (slide: Модель Hubel & Weisel)."""
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(seed)
     cases = [(torch.rand(*shape, generator=generator, dtype=torch.float64),) for shape in [(8,), (5, 12), (2, 3, 36)]]
     return check(orientation_selectivity_index, hubel_wiesel.orientation_selectivity_index, cases)
 
@@ -186,16 +297,16 @@ def _conv_cases(seed=0):
     return [(_randn(generator, *w), size, s, p) for w, size, s, p in geometry]
 
 
-def check_conv_matrix(conv_matrix) -> bool:
+def check_conv_matrix(conv_matrix, seed=0) -> bool:
     """conv_matrix(weight, input_size, stride, padding) -> C, conv2d(x).flatten() == C @ x.flatten() (slide: Deconvolutional networks #3)."""
-    return check(conv_matrix, transposed.conv_matrix, _conv_cases())
+    return check(conv_matrix, transposed.conv_matrix, _conv_cases(2 * seed))
 
 
-def check_transposed_conv(transposed_conv) -> bool:
+def check_transposed_conv(transposed_conv, seed=0) -> bool:
     """transposed_conv(y, weight, input_size, stride, padding) -> Cᵀ y as [C_in, H, W] (slide formula (1))."""
-    generator = torch.Generator().manual_seed(1)
+    generator = torch.Generator().manual_seed(2 * seed + 1)
     cases = []
-    for weight, size, s, p in _conv_cases(seed=1):
+    for weight, size, s, p in _conv_cases(2 * seed + 1):
         k_h, k_w = weight.shape[-2:]
         y_size = [transposed.output_size(n, k, s, p) for n, k in zip(size, (k_h, k_w))]
         cases.append((_randn(generator, weight.shape[0], *y_size), weight, size, s, p))   # y [C_out, H_out, W_out]
@@ -205,19 +316,19 @@ def check_transposed_conv(transposed_conv) -> bool:
     for y, weight, size, s, p in cases:
         pad = transposed.output_padding(size, weight.shape[-2:], s, p)
         expected = F.conv_transpose2d(y[None], weight, stride=s, padding=p, output_padding=pad)[0]
-        problem = _compare(transposed_conv(*_fresh((y, weight, size, s, p))), expected, "the result", 1e-8, 1e-6)
+        problem = _compare(transposed_conv(*_fresh((y, weight, size, s, p))), expected, tr("the result"), 1e-8, 1e-6)
         if problem:
-            print(f"FAIL  transposed_conv differs from F.conv_transpose2d: {problem}")
+            print(tr("FAIL  transposed_conv differs from F.conv_transpose2d: {problem}", problem=problem))
             return False
-    print("PASS  transposed_conv agrees with F.conv_transpose2d (stride and padding included)")
+    print(tr("PASS  transposed_conv agrees with F.conv_transpose2d (stride and padding included)"))
     return True
 
 
 # --- the class-model objective (slide "Deep Dream #1") ---
 
-def check_class_objective(class_objective) -> bool:
+def check_class_objective(class_objective, seed=0) -> bool:
     """class_objective(scores, c, image, l2) = S_c(I) - lambda ||I||_2^2, summed over the batch (slide: Deep Dream #1)."""
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(seed)
     cases = []
     for N, classes, size, c, l2 in [(1, 10, 4, 3, 0.1), (2, 1000, 8, 281, 0.05), (1, 7, 5, 0, 2.0)]:
         cases.append((_randn(generator, N, classes), c, _randn(generator, N, 3, size, size), l2))
@@ -242,10 +353,10 @@ def _input_gradient(net, x, rule):
     return x.grad
 
 
-def _check_relu_rule(student, rule_name):
+def _check_relu_rule(student, rule_name, seed=0):
     name = f"{rule_name}_rule"
     reference = hooks.RELU_BACKWARD_RULES[rule_name]
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(seed)
     cases = []
     for shape in [(6,), (2, 3, 4), (1, 4, 5, 5)]:
         g = _randn(generator, *shape)                                  # gradient w.r.t. the ReLU output
@@ -259,24 +370,24 @@ def _check_relu_rule(student, rule_name):
     try:
         got = _input_gradient(net, x, student)
     except Exception as e:
-        print(_error(name + " inside a network", f"x {list(x.shape)}", e))
+        print(_error(tr("{name} inside a network", name=name), f"x {list(x.shape)}", e))
         return False
-    problem = _compare(got, _input_gradient(net, x, reference), "the input gradient of a small network", 1e-6, 1e-5)
+    problem = _compare(got, _input_gradient(net, x, reference), tr("the input gradient of a small network"), 1e-6, 1e-5)
     if problem:
-        print(f"FAIL  {name} inside a network: {problem}")
+        print(tr("FAIL  {name} inside a network: {problem}", name=name, problem=problem))
         return False
-    print(f"PASS  {name} gives the reference input gradient of a small conv net")
+    print(tr("PASS  {name} gives the reference input gradient of a small conv net", name=name))
     return True
 
 
-def check_deconvnet_rule(deconvnet_rule) -> bool:
+def check_deconvnet_rule(deconvnet_rule, seed=0) -> bool:
     """deconvnet_rule(g, passes): the ReLU applied to the backward signal (slide: Deconvolutional networks #2)."""
-    return _check_relu_rule(deconvnet_rule, "deconvnet")
+    return _check_relu_rule(deconvnet_rule, "deconvnet", seed)
 
 
-def check_guided_rule(guided_rule) -> bool:
+def check_guided_rule(guided_rule, seed=0) -> bool:
     """guided_rule(g, passes): guided backpropagation (slide: Saliency Maps #3-4)."""
-    return _check_relu_rule(guided_rule, "guided")
+    return _check_relu_rule(guided_rule, "guided", seed)
 
 
 # --- Artistic style (slides "Artistic Style #2, #5") and the TV prior ---
@@ -296,31 +407,31 @@ def _style_cases(seed=0):
     return cases
 
 
-def check_content_layer_loss(content_layer_loss) -> bool:
+def check_content_layer_loss(content_layer_loss, seed=0) -> bool:
     """content_layer_loss(F, C) = sum_ij 1/2 (F_ij - C_ij)^2 (slide: Artistic Style #2)."""
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(seed)
     cases = [(_randn(generator, N, M), _randn(generator, N, M)) for N, M in [(3, 7), (5, 4), (16, 49)]]
     return check(content_layer_loss, style.content_layer_loss, cases, gradient=True)
 
 
-def check_gram_matrix(gram_matrix) -> bool:
+def check_gram_matrix(gram_matrix, seed=0) -> bool:
     """gram_matrix(F) = F F^T for F [N_l, M_l] (slide: Artistic Style #5)."""
-    return check(gram_matrix, style.gram_matrix, _feature_cases([(3, 7), (5, 4), (4, 4), (8, 30)]))
+    return check(gram_matrix, style.gram_matrix, _feature_cases([(3, 7), (5, 4), (4, 4), (8, 30)], seed))
 
 
-def check_style_layer_loss(style_layer_loss) -> bool:
+def check_style_layer_loss(style_layer_loss, seed=0) -> bool:
     """style_layer_loss(F, A) = 1/(4 N_l^2 M_l^2) sum_ij (G_ij - A_ij)^2 (slide: Artistic Style #5)."""
-    return check(style_layer_loss, style.style_layer_loss, _style_cases(), gradient=True)
+    return check(style_layer_loss, style.style_layer_loss, _style_cases(2 * seed), gradient=True)
 
 
-def check_style_layer_grad(style_layer_grad) -> bool:
+def check_style_layer_grad(style_layer_grad, seed=0) -> bool:
     """style_layer_grad(F, A): eq. (2), the analytic dE_l/dF^l (slide: Artistic Style #5)."""
-    return check(style_layer_grad, style.style_layer_grad, _style_cases(seed=1))
+    return check(style_layer_grad, style.style_layer_grad, _style_cases(2 * seed + 1))
 
 
-def check_tv_loss(tv_loss) -> bool:
+def check_tv_loss(tv_loss, seed=0) -> bool:
     """tv_loss(x): sum of squared neighbour differences of x [B, 3, H, W] (not on the slides; Mahendran & Vedaldi 2015)."""
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(seed)
     cases = [(torch.rand(*shape, generator=generator, dtype=torch.float64),)
              for shape in [(1, 3, 5, 5), (2, 3, 4, 7), (1, 3, 16, 9)]]
     return check(tv_loss, style.tv_loss, cases, gradient=True)
