@@ -70,9 +70,15 @@ def _student_markdown(text: str, exercise: bool) -> str:
 
 
 def release_notebook(nb: nbformat.NotebookNode, exercise: bool) -> nbformat.NotebookNode:
+    """Lecturer-only Markdown out; the task cells lose their ``solution`` tag (their code is already the TODO)."""
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = _student_markdown(cell.source, exercise).rstrip("\n")
+        tags = cell.get("metadata", {}).get("tags")
+        if tags is not None:
+            cell.metadata["tags"] = [t for t in tags if t not in ("solution", "solution-only")]
+            if not cell.metadata["tags"]:
+                del cell.metadata["tags"]
     return nb
 
 
