@@ -1,6 +1,11 @@
-"""Exercise rows: how long a student waits for a check (all checkers, run on the references)."""
+"""Exercise rows: how long a student waits for a check (all checkers, run on the references), and
+how long the lecturer waits per graded submission (``course_lib.grade``, one student's 7 notebooks)."""
 import contextlib
 import io
+import tempfile
+from pathlib import Path
+
+import nbformat
 
 from benchmarks.harness import Bench
 from course_lib import dream, exercises, hooks, hubel_wiesel, style, transposed
@@ -29,8 +34,30 @@ def _quietly(pairs):
     return run
 
 
+def _grade_one_submission(jobs):
+    """A folder with one student who hands in all 7 solved notebooks; the call grades it."""
+    def make():
+        from course_lib import grade
+
+        root = Path(tempfile.mkdtemp(prefix="bench-grade-"))
+        solutions = Path(__file__).resolve().parents[1] / "notebooks" / "exercises" / "solutions"
+        (root / "in" / "student").mkdir(parents=True)
+        for path in sorted(solutions.glob("*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            nb.cells = [c for c in nb.cells if "solution-only" not in c.metadata.get("tags", [])]
+            nbformat.write(nb, root / "in" / "student" / path.name)
+
+        def run():
+            rows = grade.grade(root / "in", root / "grades.csv", seed=1, jobs=jobs, log=lambda *a: None)
+            assert rows[0]["total"] == 12, rows
+        return run
+    return make
+
+
 def benchmarks():
     return [
+        Bench("grade: seconds per graded submission (7 notebooks, 1 worker)", "12 tasks", _grade_one_submission(1)),
+        Bench("grade: seconds per graded submission (7 notebooks, 2 workers)", "12 tasks", _grade_one_submission(2)),
         Bench(f"exercises: all {len(REFERENCES)} checkers on the references", "-", lambda: _quietly(REFERENCES)),
         Bench("exercises: check_guided_rule (with a small net)", "8x8", lambda: _quietly(REFERENCES[3:4]), repeats=5),
     ]
