@@ -41,6 +41,8 @@ def _grade_one_submission(jobs):
 
         root = Path(tempfile.mkdtemp(prefix="bench-grade-"))
         solutions = Path(__file__).resolve().parents[1] / "notebooks" / "exercises" / "solutions"
+        if not solutions.is_dir():
+            raise RuntimeError("the grading rows need the solutions: run them in the lecturer's copy, not the release")
         (root / "in" / "student").mkdir(parents=True)
         for path in sorted(solutions.glob("*.ipynb")):
             nb = nbformat.read(path, as_version=4)

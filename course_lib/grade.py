@@ -257,7 +257,8 @@ def _context():
 def _worker(notebook, result_path, seed, limits):
     """The worker process: its own folder, its output in a file, then ``run_worker``."""
     folder = Path(notebook).parent
-    os.setsid()                             # its own process group: killed with whatever it started
+    if hasattr(os, "setsid"):
+        os.setsid()                         # its own process group: killed with whatever it started
     os.chdir(folder)
     os.environ.update(WORKER_ENV, IPYTHONDIR=str(folder / ".ipython"))
     log = os.open(folder / "stderr.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
