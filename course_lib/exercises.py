@@ -61,7 +61,9 @@ def _student_line(error: Exception) -> str:
     if not frames:
         return ""
     f = frames[-1]
-    return tr(" (line {line} in {function}: {code})", line=f.lineno, function=f.name, code=(f.line or "").strip())
+    if not (f.line or "").strip():   # source not available (exec without a file)
+        return tr(" (line {line} in {function})", line=f.lineno, function=f.name)
+    return tr(" (line {line} in {function}: {code})", line=f.lineno, function=f.name, code=f.line.strip())
 
 
 def _is_placeholder(error: Exception) -> bool:
