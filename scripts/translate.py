@@ -7,9 +7,10 @@ The English notebooks stay the one source of the code. Each one has a catalogue
 * a **prose cell** (markdown): ``msgctxt`` = the cell id, ``msgid`` = the English source of the
   cell, ``msgstr`` = its Russian text;
 * a **string in a code cell**: ``msgctxt`` = ``"<cell id> code"``, ``msgid`` = an exact fragment of
-  the English cell — a string literal with its quotes (``"run"``, ``f"layer {name}"``) or a comment
-  (``# the slide's example``) — and ``msgstr`` = what replaces it (same quotes). Only the fragments
-  listed are replaced, so names the code needs (``"chelsea"``, ``"block3"``) stay as they are.
+  the English cell holding a string literal or a comment (``"run"``, ``description="layer"``,
+  ``# the slide's example``) and ``msgstr`` = what replaces it. Only the fragments listed are
+  replaced, so names the code needs (``"chelsea"``, ``"block3"``) stay as they are; a test checks
+  that the Russian cell is the same code with other strings only.
 
 Because the English text is stored as the ``msgid``, a translation is *stale* as soon as the
 English cell changes: ``update`` then keeps the old Russian text, flags it ``fuzzy`` and records the
@@ -51,8 +52,8 @@ LANG_CELL = (
     "import os\n"
     'os.environ["COURSE_LIB_LANG"] = "{lang}"   # сообщения course_lib — по-русски'
 )
-# A code fragment is a whole string literal (optional prefix, matching quotes) or a comment.
-FRAGMENT = re.compile(r"""(?s)^(?:[rRbBuUfF]{0,2}(?:\"\"\".*\"\"\"|'''.*'''|".*"|'.*')|#.*)$""")
+# A code fragment holds a string literal or a comment.
+FRAGMENT = re.compile(r"[\"'#]")
 TODO_HEADER = re.compile(r"^<<<< (?P<notebook>\S+) (?P<cell>\S+)(?P<code> code (?P<fragment>.*))? >>>>$")
 
 
@@ -293,7 +294,7 @@ def todo(names) -> int:
             comment = ["English:", *english.splitlines()]
             if old:
                 comment += ["", "English when last translated:", *old.splitlines()]
-            print("\n".join("## " + line for line in comment))
+            print("\n".join("@@ " + line for line in comment))
             print(entry.msgstr if entry is not None else "")
     return 0
 
@@ -305,7 +306,7 @@ def set_translation(rel: Path, cell_id: str, text: str, fragment: str | None = N
         raise SystemExit(f"{rel}: no cell with id {cell_id!r}")
     index, cell = cells[cell_id]
     if fragment is not None:
-        if cell.cell_type != "code" or fragment not in cell.source or not FRAGMENT.match(fragment):
+        if cell.cell_type != "code" or fragment not in cell.source or not FRAGMENT.search(fragment):
             raise SystemExit(f"{rel} {cell_id}: {fragment!r} is not a string literal or comment in that code cell")
         context, msgid = cell_id + CODE, fragment
     else:
@@ -325,14 +326,14 @@ def set_translation(rel: Path, cell_id: str, text: str, fragment: str | None = N
 
 def import_file(text: str) -> int:
     """Read blocks ``<<<< NOTEBOOK CELL_ID >>>>`` (a prose cell) or ``<<<< NOTEBOOK CELL_ID code
-    FRAGMENT >>>>`` (a string in a code cell) followed by the translation; ``## `` lines are comments."""
+    FRAGMENT >>>>`` (a string in a code cell) followed by the translation; lines starting with ``@@ `` are comments."""
     blocks, current = [], None
     for line in text.splitlines():
         header = TODO_HEADER.match(line)
         if header:
             current = (header, [])
             blocks.append(current)
-        elif current is not None and not line.startswith("## "):
+        elif current is not None and not line.startswith("@@ "):
             current[1].append(line)
         elif current is None and line.strip():
             raise SystemExit(f"text before the first '<<<< notebook cell >>>>' header: {line!r}")
