@@ -50,7 +50,10 @@ LANG_CELL = (
     "# Русская редакция. Этот блокнот собран скриптом scripts/translate.py из {source};\n"
     "# правьте английский оригинал и перевод в {catalogue}, а не этот файл.\n"
     "import os\n"
-    'os.environ["COURSE_LIB_LANG"] = "{lang}"   # сообщения course_lib — по-русски'
+    'os.environ["COURSE_LIB_LANG"] = "{lang}"   # сообщения course_lib — по-русски\n'
+    "# Рабочая папка — та же, что у английского блокнота, чтобы относительные пути совпадали:\n"
+    'if os.path.exists("{source}"):\n'
+    '    os.chdir(os.path.dirname(os.path.abspath("{source}")))'
 )
 # A code fragment holds a string literal or a comment.
 FRAGMENT = re.compile(r"[\"'#]")
