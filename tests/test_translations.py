@@ -93,3 +93,13 @@ def test_a_changed_english_cell_makes_its_translation_stale():
     assert [c for c, _ in translate.check(rel, nb=nb, po=po).stale] == [prose.id]
     nb.cells.insert(0, translate.nbformat.v4.new_markdown_cell("A new cell"))
     assert translate.check(rel, nb=nb, po=po).missing == [nb.cells[0].id]
+
+
+def test_readmes_link_both_editions():
+    readme, readme_ru = (ROOT / "README.md").read_text(encoding="utf-8"), (ROOT / "README.ru.md").read_text(encoding="utf-8")
+    ru_binder = "https://mybinder.org/v2/gh/nn-art/nn-art/main?urlpath=lab/tree/notebooks/ru/00_tour.ipynb"
+    assert ru_binder in readme and ru_binder in readme_ru
+    assert "README.ru.md" in readme and "README.md" in readme_ru
+    assert "./run.sh lecture" in readme_ru and "./run.sh test" in readme_ru
+    shown = [p.name for p in sorted(translate.OUTPUT.glob("0*.ipynb"))]
+    assert shown and all(f"`{name}`" in readme_ru for name in shown), "README.ru.md must describe every notebook"
