@@ -229,10 +229,16 @@ def update(rel: Path) -> int:
     nb, po = read_notebook(rel), read_catalogue(rel)
     changes = 0
     prose = {e.msgctxt: e for e in entries(po) if e.msgctxt and not e.msgctxt.endswith(CODE)}
+    ids = {cell.id for cell in nb.cells}
+    # a cell that got a new id but kept its text (e.g. cut and pasted) keeps its translation
+    moved = {e.msgid: e for e in po if e.msgctxt and not e.msgctxt.endswith(CODE) and e.msgctxt not in ids}
     for index, cell in enumerate(nb.cells):
         if cell.cell_type not in ("markdown", "raw"):
             continue
         entry = prose.get(cell.id)
+        if entry is None and cell.source in moved:
+            entry = moved.pop(cell.source)
+            entry.msgctxt, entry.obsolete = cell.id, False
         if entry is None:
             po.append(polib.POEntry(msgctxt=cell.id, msgid=cell.source, msgstr="",
                                     occurrences=[(str(rel), str(index))]))
@@ -253,6 +259,12 @@ def update(rel: Path) -> int:
             changes += 1
         elif entry.msgctxt.endswith(CODE):
             entry.occurrences = [(str(rel), str(by_id[cell_id][0]))]
+            if entry.msgid not in by_id[cell_id][1].source:
+                entry.obsolete = True
+                changes += 1
+                print(f"{rel} {cell_id}: the code string {entry.msgid!r} is gone from the English cell; its "
+                      f"translation {entry.msgstr!r} is now obsolete. Translate the new string with\n"
+                      f"  python scripts/translate.py set {rel.with_suffix('').as_posix()} {cell_id} --code 'NEW' <<< 'НОВОЕ'")
     save_catalogue(rel, po)
     return changes
 
