@@ -19,7 +19,7 @@ setup() {
   if ! "$PY" -c "import torch, torchvision" 2>/dev/null; then
     "$PY" -m pip install ${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
   fi
-  if ! "$PY" -c "import course_lib, nbval, jupyterlab, playwright" 2>/dev/null; then
+  if ! "$PY" -c "import course_lib, nbval, jupyterlab, playwright, polib" 2>/dev/null; then
     "$PY" -m pip install -e ".[lab,test]"
   fi
 }

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .i18n import tr
 from .images import ImageError, list_samples, load_image, sample_image, tensor_to_image
 
 
@@ -56,7 +57,7 @@ def show_top_k(predictions, title=None, ax=None):
         _, ax = plt.subplots(figsize=(4, 0.35 * len(names) + 0.6))
     ax.barh(names, probs, color="tab:blue")
     ax.set_xlim(0, 1)
-    ax.set_xlabel("probability")
+    ax.set_xlabel(tr("probability"))
     if title:
         ax.set_title(title)
     return ax
@@ -93,7 +94,7 @@ def readable_errors(output=None):
             display(HTML(error_html(e)))
 
 
-def image_picker(default="chelsea", kinds=("photo", "style"), description="image"):
+def image_picker(default="chelsea", kinds=("photo", "style"), description=None):
     """A widget box to choose an image: offline samples, an uploaded file, or a URL.
 
     Returns ``(box, get_image)``; ``get_image()`` gives the chosen PIL image or raises
@@ -102,32 +103,34 @@ def image_picker(default="chelsea", kinds=("photo", "style"), description="image
     import ipywidgets as widgets
 
     samples = [name for name, kind in list_samples().items() if kind in kinds]
-    dropdown = widgets.Dropdown(options=samples + ["(uploaded file)", "(URL)"], value=default, description=description)
-    upload = widgets.FileUpload(accept="image/*", multiple=False, description="upload")
-    url = widgets.Text(placeholder="https://… (needs internet)", description="URL", continuous_update=False)
+    uploaded, from_url = tr("(uploaded file)"), tr("(URL)")   # option labels in the user's language
+    dropdown = widgets.Dropdown(options=samples + [uploaded, from_url], value=default,
+                                description=tr("image") if description is None else description)
+    upload = widgets.FileUpload(accept="image/*", multiple=False, description=tr("upload"))
+    url = widgets.Text(placeholder=tr("https://… (needs internet)"), description="URL", continuous_update=False)
     box = widgets.HBox([dropdown, upload, url])
 
     def on_upload(change):
         if upload.value:
-            dropdown.value = "(uploaded file)"
+            dropdown.value = uploaded
 
     def on_url(change):
         if url.value:
-            dropdown.value = "(URL)"
+            dropdown.value = from_url
 
     upload.observe(on_upload, names="value")
     url.observe(on_url, names="value")
 
     def get_image():
         choice = dropdown.value
-        if choice == "(uploaded file)":
+        if choice == uploaded:
             if not upload.value:
-                raise ImageError("no file uploaded yet: click 'upload' first")
+                raise ImageError(tr("no file uploaded yet: click '{button}' first", button=upload.description))
             item = upload.value[0] if isinstance(upload.value, (tuple, list)) else next(iter(upload.value.values()))
             return load_image(bytes(item["content"]))
-        if choice == "(URL)":
+        if choice == from_url:
             if not url.value:
-                raise ImageError("no URL given yet")
+                raise ImageError(tr("no URL given yet"))
             return load_image(url.value)
         return sample_image(choice)
 

@@ -27,6 +27,8 @@ from torchvision.transforms.functional import gaussian_blur
 
 from .config import lecture_or_quick
 from .images import image_to_tensor, load_image, tensor_to_image
+from .i18n import tr
+from .i18n import tr
 from .progress import Optimisation
 
 DOG_CLASSES = range(151, 269)     # ImageNet: 'Chihuahua' ... 'Mexican hairless'
@@ -67,7 +69,7 @@ def class_visualization(model, target, steps=None, lr=None, l2=None, *, config=N
     I = torch.zeros(1, 3, cfg.size, cfg.size, device=model.device)       # 1. zeros = the mean image
     scores_c = []
     to_image = lambda t: tensor_to_image(model.from_input(t))
-    with Optimisation(cfg.steps, f"class model '{model.categories[c]}'", live=live, to_image=to_image, quiet=quiet) as run:
+    with Optimisation(cfg.steps, tr("class model '{name}'", name=model.categories[c]), live=live, to_image=to_image, quiet=quiet) as run:
         for _ in range(cfg.steps):
             I.requires_grad_(True)
             scores = model.net(_roll(I, cfg.jitter, generator)[0])              # [1, 1000]
@@ -161,7 +163,7 @@ def deep_dream(model, image, objective=None, octaves=None, octave_scale=None, st
     octave_base = previous_base = pyramid[0]
     x = octave_base
     name = cfg.objective if isinstance(cfg.objective, str) else "objective"
-    with Optimisation(cfg.steps * len(pyramid), f"DeepDream {name}", live=live, to_image=tensor_to_image, quiet=quiet) as run:
+    with Optimisation(cfg.steps * len(pyramid), tr("DeepDream {name}", name=name), live=live, to_image=tensor_to_image, quiet=quiet) as run:
         for octave_base in pyramid:
             x = octave_base + _resize(detail, octave_base.shape[-2:])      # carry the detail up
             for _ in range(cfg.steps):

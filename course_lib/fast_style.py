@@ -27,6 +27,7 @@ from . import style as gatys
 from .config import lecture_or_quick
 from .images import ImageError, image_to_tensor, list_samples, load_image, sample_image, tensor_to_image
 from .models import check_name, load_model
+from .i18n import tr
 from .progress import Optimisation
 
 SHIPPED = Path(__file__).parent / "shipped"
@@ -242,7 +243,7 @@ def train(style, config=None, name=None, folder=None, model=None, live=False, qu
     net = TransformerNet(config.channels, config.residual_blocks).to(model.device)
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
     good = copy.deepcopy(net.state_dict())
-    with Optimisation(config.steps, f"training '{name or 'custom'}'", live=live, live_every=25,
+    with Optimisation(config.steps, tr("training '{name}'", name=name or tr("custom")), live=live, live_every=25,
                       to_image=tensor_to_image, quiet=quiet) as run:
         for _ in range(config.steps):
             c = images.batch(config.batch, config.size, generator).to(model.device)  # [B, 3, size, size]

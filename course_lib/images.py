@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .i18n import tr
+
 MAX_PIXELS = 64_000_000          # refuse larger images before decoding them
 MAX_DOWNLOAD_BYTES = 40_000_000  # stop downloads beyond this
 DOWNLOAD_TIMEOUT_S = 15
@@ -40,7 +42,7 @@ def load_image(source, max_size: int | None = None) -> Image.Image:
     elif isinstance(source, np.ndarray):
         image = _from_array(source)
     elif isinstance(source, (bytes, bytearray, memoryview)):
-        image = _decode(bytes(source), "the given bytes")
+        image = _decode(bytes(source), tr("the given bytes"))
     elif isinstance(source, (str, os.PathLike)):
         text = str(source)
         if text.startswith(("http://", "https://")):
@@ -48,7 +50,8 @@ def load_image(source, max_size: int | None = None) -> Image.Image:
         else:
             image = _decode(_read_file(Path(text).expanduser()), text)
     else:
-        raise ImageError(f"cannot load an image from a {type(source).__name__}; give a path, URL, bytes, PIL image or numpy array")
+        raise ImageError(tr("cannot load an image from a {kind}; give a path, URL, bytes, PIL image or numpy array",
+                            kind=type(source).__name__))
     if max_size is not None:
         image = resize_long_side(image, max_size)
     return image
@@ -57,7 +60,7 @@ def load_image(source, max_size: int | None = None) -> Image.Image:
 def resize_long_side(image: Image.Image, size: int) -> Image.Image:
     """Resize so that the long side is ``size`` pixels (keeps the aspect ratio; shrinks or grows)."""
     if size < 1:
-        raise ImageError(f"max_size must be a positive number of pixels, got {size}")
+        raise ImageError(tr("max_size must be a positive number of pixels, got {size}", size=size))
     w, h = image.size
     scale = size / max(w, h)
     if scale == 1:
@@ -67,13 +70,13 @@ def resize_long_side(image: Image.Image, size: int) -> Image.Image:
 
 def _read_file(path: Path) -> bytes:
     if not path.exists():
-        raise ImageError(f"no such file: {path}")
+        raise ImageError(tr("no such file: {path}", path=path))
     if path.is_dir():
-        raise ImageError(f"{path} is a folder, not an image file")
+        raise ImageError(tr("{path} is a folder, not an image file", path=path))
     try:
         return path.read_bytes()
     except OSError as e:
-        raise ImageError(f"cannot read {path}: {e.strerror or e}") from None
+        raise ImageError(tr("cannot read {path}: {reason}", path=path, reason=e.strerror or e)) from None
 
 
 def _download(url: str) -> bytes:
@@ -84,12 +87,13 @@ def _download(url: str) -> bytes:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             data = response.read(MAX_DOWNLOAD_BYTES + 1)
     except urllib.error.HTTPError as e:
-        raise ImageError(f"download failed: {url} answered HTTP {e.code} {e.reason}") from None
+        raise ImageError(tr("download failed: {url} answered HTTP {code} {reason}", url=url, code=e.code, reason=e.reason)) from None
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", e)
-        raise ImageError(f"download failed: {url} ({reason}); are you offline? Try a sample image or a local file") from None
+        raise ImageError(tr("download failed: {url} ({reason}); are you offline? Try a sample image or a local file",
+                            url=url, reason=reason)) from None
     if len(data) > MAX_DOWNLOAD_BYTES:
-        raise ImageError(f"download refused: {url} is larger than {MAX_DOWNLOAD_BYTES // 1_000_000} MB")
+        raise ImageError(tr("download refused: {url} is larger than {mb} MB", url=url, mb=MAX_DOWNLOAD_BYTES // 1_000_000))
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".part")
     tmp.write_bytes(data)
@@ -99,15 +103,16 @@ def _download(url: str) -> bytes:
 
 def _decode(data: bytes, where: str) -> Image.Image:
     if not data:
-        raise ImageError(f"{where} is empty (0 bytes)")
+        raise ImageError(tr("{where} is empty (0 bytes)", where=where))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))  # reads the header only
             w, h = image.size
             if w * h > MAX_PIXELS:
-                raise ImageError(f"{where} is {w}x{h} = {w * h / 1e6:.0f} megapixels, more than the "
-                                 f"{MAX_PIXELS / 1e6:.0f} allowed; shrink it first")
+                raise ImageError(tr("{where} is {w}x{h} = {megapixels} megapixels, more than the {allowed} allowed; "
+                                    "shrink it first", where=where, w=w, h=h, megapixels=f"{w * h / 1e6:.0f}",
+                                    allowed=f"{MAX_PIXELS / 1e6:.0f}"))
             if getattr(image, "is_animated", False):
                 image.seek(0)  # animated GIF/PNG/WebP: the first frame
             if image.format == "JPEG":
@@ -117,11 +122,11 @@ def _decode(data: bytes, where: str) -> Image.Image:
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError(f"{where} is not an image format Pillow can read") from None
+        raise ImageError(tr("{where} is not an image format Pillow can read", where=where)) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{where} is too large to decode safely (decompression bomb protection)") from None
+        raise ImageError(tr("{where} is too large to decode safely (decompression bomb protection)", where=where)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ImageError(f"{where} is damaged or truncated ({e})") from None
+        raise ImageError(tr("{where} is damaged or truncated ({reason})", where=where, reason=e)) from None
     return _to_rgb(image)
 
 
@@ -147,13 +152,13 @@ def _from_array(array: np.ndarray) -> Image.Image:
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or 0 in a.shape:
-        raise ImageError(f"an image array must be HxW, HxWx3 or HxWx4, got shape {a.shape}")
+        raise ImageError(tr("an image array must be HxW, HxWx3 or HxWx4, got shape {shape}", shape=a.shape))
     if a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
     elif a.dtype != np.uint8:
         a = a.astype(np.float64)
         if not np.isfinite(a).all():
-            raise ImageError("the image array contains NaN or infinite values")
+            raise ImageError(tr("the image array contains NaN or infinite values"))
         if np.issubdtype(array.dtype, np.floating) and a.min() >= 0 and a.max() <= 1:
             a = a * 255  # floats in [0, 1]
         elif a.max() > 255 or a.min() < 0:
@@ -208,5 +213,5 @@ def sample_image(name: str, max_size: int | None = None) -> Image.Image:
     elif name in STYLE_IMAGES:
         image = STYLE_IMAGES[name]()
     else:
-        raise ImageError(f"no sample called {name!r}; samples: {', '.join(list_samples())}")
+        raise ImageError(tr("no sample called {name}; samples: {samples}", name=repr(name), samples=", ".join(list_samples())))
     return resize_long_side(image, max_size) if max_size else image

@@ -20,6 +20,7 @@ import torchvision
 from PIL import Image
 
 from .config import resolve_device
+from .i18n import tr
 from .hooks import capture, run_until_captured
 from .images import image_to_tensor, load_image, tensor_to_image
 
@@ -40,7 +41,8 @@ def check_name(kind: str, name, valid) -> None:
     if name not in valid:
         valid = list(valid)
         shown = ", ".join(map(str, valid[:60])) + (" ..." if len(valid) > 60 else "")
-        raise UnknownNameError(f"unknown {kind} {name!r}; valid {kind}s: {shown}")
+        raise UnknownNameError(tr("unknown {kind} {name}; valid {kind}s: {shown}", kind=tr(kind), name=repr(name),
+                                  shown=shown))
 
 
 @dataclass
@@ -107,7 +109,8 @@ class CourseModel:
             return lowered.index(target.lower())
         index = int(target)
         if not 0 <= index < len(self.categories):
-            raise UnknownNameError(f"class index {index} is out of range 0..{len(self.categories) - 1}")
+            raise UnknownNameError(tr("class index {index} is out of range 0..{last}", index=index,
+                                      last=len(self.categories) - 1))
         return index
 
     @torch.no_grad()
@@ -219,10 +222,10 @@ def _torchvision_net(name: str, pretrained: bool) -> nn.Module:
         socket.setdefaulttimeout(20)  # a download that cannot start must fail, not hang the lecture
         return builder(weights=weights)  # torchvision reads the cache, or downloads into it
     except Exception as e:  # URLError, timeouts, partial files: all mean "not available here"
-        raise ModelUnavailableError(
-            f"{name} needs ImageNet weights that are not cached at {path} and could not be downloaded "
-            f"({type(e).__name__}: {e}). Connect to the internet once, or copy the file there; "
-            f"offline, use the bundled model: load_model({BUNDLED!r})."
-        ) from None
+        raise ModelUnavailableError(tr(
+            "{name} needs ImageNet weights that are not cached at {path} and could not be downloaded "
+            "({error}). Connect to the internet once, or copy the file there; "
+            "offline, use the bundled model: load_model({bundled}).",
+            name=name, path=path, error=f"{type(e).__name__}: {e}", bundled=repr(BUNDLED))) from None
     finally:
         socket.setdefaulttimeout(previous_timeout)

@@ -23,6 +23,8 @@ import warnings
 import torch
 from tqdm.auto import tqdm
 
+from .i18n import tr
+
 
 class DivergenceWarning(UserWarning):
     """The optimisation produced NaN/inf or exploded; the last good image was kept."""
@@ -57,8 +59,9 @@ class Optimisation:
         value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         if not math.isfinite(value) or (self.history and abs(value) > self.explode_factor * max(abs(self.history[0]), 1e-12) + 1e3):
             self.stopped = "diverged"
-            warnings.warn(f"{self.desc}: the loss became {value:g} at step {len(self.history)}; "
-                          f"stopped and kept the last good image (try a smaller step size)", DivergenceWarning, stacklevel=2)
+            warnings.warn(tr("{desc}: the loss became {value} at step {step}; stopped and kept the last good "
+                             "image (try a smaller step size)", desc=self.desc, value=f"{value:g}",
+                             step=len(self.history)), DivergenceWarning, stacklevel=2)
             return False
         self.history.append(value)
         if image is not None:
@@ -81,8 +84,8 @@ class Optimisation:
             _show(self._widget, self.to_image(self.last_good))
         if exc_type is KeyboardInterrupt:
             self.stopped = "interrupted"
-            warnings.warn(f"{self.desc}: interrupted after {len(self.history)} steps; returning the current image",
-                          InterruptedWarning, stacklevel=2)
+            warnings.warn(tr("{desc}: interrupted after {steps} steps; returning the current image",
+                             desc=self.desc, steps=len(self.history)), InterruptedWarning, stacklevel=2)
             return True  # swallow Ctrl-C: the caller returns what it has
         return False
 

@@ -2,7 +2,7 @@
 
 One JupyterLab server (localhost, random token, quick mode) serves ``notebooks/``; Playwright
 drives Debian's Chromium (``/usr/bin/chromium``, installed by ``.ci/run``; no browser download).
-For each ``notebooks/0*.ipynb``: open it, run all cells, require no error output and every
+For each ``notebooks/0*.ipynb`` and its Russian edition ``notebooks/ru/0*.ipynb`` (same server): open it, run all cells, require no error output and every
 widget rendered; then in the first cell whose output holds both a control and an image,
 move the first slider one step (or pick another option of the first dropdown), press the
 cell's button if it has one (e.g. "run"), and wait for the cell's output image to change.
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb")) + sorted((ROOT / "notebooks" / "ru").glob("0*.ipynb"))
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -32,11 +32,12 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 RUN_ALL_TIMEOUT_S = 240     # quick mode: nbval needs well under 60 s per notebook
 RESPONSE_TIMEOUT_S = 90     # one widget change -> new output image
 MAX_INTERACTIONS = 1        # widget cells tried per notebook (keeps CI time modest)
-# Per notebook, the labels of the widgets to change (in this order) instead of the default: the
-# first slider (else dropdown) of the first MAX_INTERACTIONS cells that show a control and an image.
+# Per notebook ("03_deconvnet", "ru/03_deconvnet"), the labels of the widgets to change (in this order)
+# instead of the default: the first slider (else dropdown) of the first MAX_INTERACTIONS cells that
+# show a control and an image.
 STEPS: dict[str, list[str]] = {}
 # Never changed by default: another network needs a download (offline: a readable error, no image).
-SKIP_LABELS = ("model",)
+SKIP_LABELS = ("model", "модель")
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent: install Debian's chromium "
@@ -267,25 +268,32 @@ def wait_until(predicate, timeout_s, what):
         time.sleep(0.25)
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def notebook_id(path: Path) -> str:
+    """'03_deconvnet' or 'ru/03_deconvnet': the path under notebooks/ without the suffix."""
+    return path.relative_to(ROOT / "notebooks").with_suffix("").as_posix()
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=notebook_id)
 def test_notebook_runs_and_widgets_respond(lab, browser_context, notebook):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = lambda what: ARTIFACTS / f"{notebook.stem}-{what}.png"  # noqa: E731
+    key = notebook_id(notebook)
+    shot = lambda what: ARTIFACTS / f"{key.replace('/', '-')}-{what}.png"  # noqa: E731
+    name = f"{key}.ipynb"
     page = browser_context.new_page()
     try:
-        page.goto(f"{lab.url}/lab/tree/{notebook.name}?reset&token={lab.token}")
+        page.goto(f"{lab.url}/lab/tree/{name}?reset&token={lab.token}")
         page.wait_for_function(JS_READY, timeout=120_000)
-        state = run_all_cells(page, notebook.name)
+        state = run_all_cells(page, name)
         page.screenshot(path=shot("run-all"))
-        assert not state["errors"], f"{notebook.name} failed in the browser: {state['errors']}"
+        assert not state["errors"], f"{name} failed in the browser: {state['errors']}"
 
         outputs = page.locator(".jp-OutputArea-output")
         broken = [t for t in outputs.all_inner_texts() if "Error displaying widget" in t]
-        assert not broken, f"widgets failed to render in {notebook.name}: {broken[:3]}"
+        assert not broken, f"widgets failed to render in {name}: {broken[:3]}"
 
         cells = widget_cells(page)
-        if notebook.stem in STEPS:
-            steps = [(cell_with_control(cells, label, notebook.name), label) for label in STEPS[notebook.stem]]
+        if key in STEPS:
+            steps = [(cell_with_control(cells, label, name), label) for label in STEPS[key]]
         else:
             steps = [(entry, None) for entry in cells[:MAX_INTERACTIONS]]
         for (index, cell), label in steps:
@@ -295,10 +303,10 @@ def test_notebook_runs_and_widgets_respond(lab, browser_context, notebook):
             change = change_widget(cell, label)
             change += press_run_button(cell)
             wait_until(lambda: responded(page, cell, before), RESPONSE_TIMEOUT_S,
-                       f"a new output image in code cell {index} of {notebook.name} after the {change}")
+                       f"a new output image in code cell {index} of {name} after the {change}")
             cell.screenshot(path=shot(f"cell{index}-after"))
             red = [t for t in cell.locator(".jp-OutputArea-output").all_inner_texts() if "⚠" in t]
-            assert not red, f"code cell {index} of {notebook.name} showed an error after the {change}: {red}"
+            assert not red, f"code cell {index} of {name} showed an error after the {change}: {red}"
             image_count = cell.locator(".jp-OutputArea img").count()
             assert image_count, f"code cell {index} lost its image after the {change}"
     except Exception:
