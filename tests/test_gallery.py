@@ -128,15 +128,18 @@ redraw()"""
 
 def test_output_widget_callbacks_do_not_stall(tmp_path):
     """Headless, inline backend, lecture-like figures: each such cell used to wait the whole timeout."""
-    path = notebook(tmp_path / "hang.ipynb", HANG_SETUP, HANG_CELL, HANG_CELL)
+    closed = "preview = widgets.IntSlider(description='preview')\ndisplay(preview)\npreview.close()"
+    path = notebook(tmp_path / "hang.ipynb", HANG_SETUP, HANG_CELL, HANG_CELL, closed)
     nb, error, cells = gallery.execute(path, quick=False, timeout=60, log=tmp_path / "kernel.log")
     assert error is None, error
-    assert [c.index for c in cells] == [1, 2, 3]
+    assert [c.index for c in cells] == [1, 2, 3, 4]
     for c in cells:
         assert c.problem() is None, f"cell {c.index}: {c.problem()}"
         assert c.wall_s < 45, f"cell {c.index} took {c.wall_s:.0f} s"
     images = [im for im in gallery.output_images(nb) if im.size[0] > 300]
     assert len(images) == 2, "each Output widget holds its figure"
+    names = [m["model_name"] for m in gallery.widget_models(nb).values()]
+    assert names.count("IntSliderModel") == 2, "a widget the kernel closed is gone, as in a browser"
 
 
 def test_a_cell_over_the_timeout_names_notebook_and_cell(tmp_path):

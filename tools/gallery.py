@@ -120,6 +120,13 @@ class CourseNotebookClient(NotebookClient):
             cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
             self.cell_times.append(CellTime(cell_index, wall, cpu, _kernel_seconds(cell)))
 
+    def handle_comm_msg(self, outs, msg, cell_index):
+        """As a browser does, forget a widget the kernel closed: its view disappears."""
+        super().handle_comm_msg(outs, msg, cell_index)
+        if msg["msg_type"] == "comm_close":
+            self.widget_state.pop(msg["content"]["comm_id"], None)
+            self.widget_buffers.pop(msg["content"]["comm_id"], None)
+
     def _kernel_cpu_s(self) -> float | None:
         """User + system CPU seconds of the kernel process so far (Linux /proc; None elsewhere)."""
         try:
