@@ -1,4 +1,6 @@
 """tools/gallery.py on two tiny notebooks: one with widgets, one that fails."""
+import json
+import os
 import re
 import sys
 import time
@@ -154,6 +156,26 @@ def test_a_cell_over_the_timeout_names_notebook_and_cell(tmp_path):
 def test_cell_timing_flags_a_stall_and_an_idle_cell():
     assert gallery.CellTime(3, wall_s=62.0, cpu_s=2.0, kernel_s=1.9).problem().startswith("stalled")
     assert gallery.CellTime(3, wall_s=20.0, cpu_s=19.0, kernel_s=19.5).problem() is None
-    assert gallery.CellTime(3, wall_s=62.0, cpu_s=2.0, kernel_s=61.0).idle()       # e.g. a slow download
+    assert gallery.CellTime(3, wall_s=300.0, cpu_s=2.0, kernel_s=299.0).idle()     # e.g. a slow download
+    assert not gallery.CellTime(3, wall_s=43.0, cpu_s=8.4, kernel_s=42.0).idle()   # 00 cell 1 at load 10
     assert not gallery.CellTime(3, wall_s=62.0, cpu_s=40.0, kernel_s=61.0).idle()  # busy, on a loaded machine
     assert not gallery.CellTime(3, wall_s=62.0, cpu_s=None, kernel_s=None).idle()  # no /proc: unknown
+
+
+def test_problems_lists_failures_and_idle_cells():
+    cell = lambda i, wall, cpu: {"index": i, "wall_s": wall, "cpu_s": cpu, "kernel_s": wall}  # noqa: E731
+    timings = {"03.ipynb": {"seconds": 80, "error": None, "cells": [cell(1, 20, 19), cell(14, 302, 2)]},
+               "04.ipynb": {"seconds": 300, "error": "04.ipynb cell 5: CellTimeoutError: ...", "cells": []},
+               "05.ipynb": {"seconds": 30, "error": None, "cells": [cell(2, 25, 24)]}}
+    assert gallery.problems(timings) == ["04.ipynb: 04.ipynb cell 5: CellTimeoutError: ...",
+                                         "03.ipynb cell 14: 302 s wall but only 2 s CPU"]
+
+
+@pytest.mark.skipif(os.environ.get("COURSE_LIB_SLOW") != "1",
+                    reason="slow (every notebook in lecture mode: many minutes): set COURSE_LIB_SLOW=1")
+def test_the_lecture_mode_gallery_builds(tmp_path):
+    """The README's ./run.sh gallery: no notebook fails, times out, stalls, or idles in a cell."""
+    status = gallery.main(["--out", str(tmp_path)])
+    timings = json.loads((tmp_path / "timings.json").read_text())
+    assert len(timings) == len(list((ROOT / "notebooks").glob("0*.ipynb")))
+    assert gallery.problems(timings) == [] and status == 0

@@ -93,7 +93,7 @@ class CellTime:
                     f"{self.wall_s:.1f} s")
         return None
 
-    def idle(self, ratio: float = 4.0, grace_s: float = 30.0) -> bool:
+    def idle(self, ratio: float = 5.0, grace_s: float = 60.0) -> bool:
         """Wall time far above CPU time: the kernel sat idle (waiting on something) in this cell."""
         return self.cpu_s is not None and self.wall_s > ratio * self.cpu_s + grace_s
 
@@ -392,6 +392,16 @@ def main(argv=None) -> int:
     print(f"{len(notebooks)} notebooks in {time.perf_counter() - start:.1f} s -> {args.out / 'index.html'}"
           + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
+
+
+def problems(timings: dict) -> list[str]:
+    """What is wrong in a ``timings.json``: failed, timed-out or stalled notebooks, idle cells."""
+    found = [f"{name}: {t['error']}" for name, t in timings.items() if t["error"]]
+    for name, t in timings.items():
+        for c in map(lambda c: CellTime(**c), t["cells"]):
+            if c.idle():
+                found.append(f"{name} cell {c.index}: {c.wall_s:.0f} s wall but only {c.cpu_s:.0f} s CPU")
+    return found
 
 
 def _slowest(cells) -> str:
