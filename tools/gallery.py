@@ -405,11 +405,14 @@ def problems(timings: dict) -> list[str]:
 
 
 def _slowest(cells) -> str:
+    """Kernel CPU time of all cells (steadier than wall time on a busy machine) and the slowest cell."""
     if not cells:
         return ""
     c = max(cells, key=lambda c: c.wall_s)
     cpu = f", {c.cpu_s:.1f} s CPU" if c.cpu_s is not None else ""
-    return f" (slowest: cell {c.index}, {c.wall_s:.1f} s wall{cpu})"
+    total = (f"kernel CPU {sum(c.cpu_s for c in cells):.0f} s; "
+             if all(c.cpu_s is not None for c in cells) else "")
+    return f" ({total}slowest: cell {c.index}, {c.wall_s:.1f} s wall{cpu})"
 
 
 if __name__ == "__main__":
