@@ -158,6 +158,7 @@ def test_cell_timing_flags_a_stall_and_an_idle_cell():
     assert gallery.CellTime(3, wall_s=20.0, cpu_s=19.0, kernel_s=19.5).problem() is None
     assert gallery.CellTime(3, wall_s=300.0, cpu_s=2.0, kernel_s=299.0).idle()     # e.g. a slow download
     assert not gallery.CellTime(3, wall_s=43.0, cpu_s=8.4, kernel_s=42.0).idle()   # 00 cell 1 at load 10
+    assert not gallery.CellTime(3, wall_s=159.0, cpu_s=34.0, kernel_s=158.0).idle()  # 03 cell 19 at load 15
     assert not gallery.CellTime(3, wall_s=62.0, cpu_s=40.0, kernel_s=61.0).idle()  # busy, on a loaded machine
     assert not gallery.CellTime(3, wall_s=62.0, cpu_s=None, kernel_s=None).idle()  # no /proc: unknown
 

@@ -93,8 +93,13 @@ class CellTime:
                     f"{self.wall_s:.1f} s")
         return None
 
-    def idle(self, ratio: float = 5.0, grace_s: float = 60.0) -> bool:
-        """Wall time far above CPU time: the kernel sat idle (waiting on something) in this cell."""
+    def idle(self, ratio: float = 5.0, grace_s: float = 120.0) -> bool:
+        """Wall time far above CPU time: the kernel sat idle (waiting on something) in this cell.
+
+        Generous on purpose: on a loaded 2-core machine (load 15) busy cells were seen at
+        wall = 4.7 x CPU (03 cell 19: 159 s wall, 34 s CPU); the hang this catches idled for
+        the whole per-cell timeout.
+        """
         return self.cpu_s is not None and self.wall_s > ratio * self.cpu_s + grace_s
 
 
