@@ -5,8 +5,10 @@ or raises ``ImageError`` with a sentence a student can act on. Images are checke
 their pixel count *before* decoding, so a decompression bomb is refused at once.
 """
 import hashlib
+import http.client
 import io
 import os
+import time
 import urllib.error
 import urllib.request
 import warnings
@@ -20,7 +22,8 @@ from .i18n import tr
 
 MAX_PIXELS = 64_000_000          # refuse larger images before decoding them
 MAX_DOWNLOAD_BYTES = 40_000_000  # stop downloads beyond this
-DOWNLOAD_TIMEOUT_S = 15
+DOWNLOAD_TIMEOUT_S = 15         # the longest silence allowed from a server
+DOWNLOAD_DEADLINE_S = 60        # the whole download: connecting, redirects and every byte
 
 
 class ImageError(ValueError):
@@ -80,18 +83,47 @@ def _read_file(path: Path) -> bytes:
 
 
 def _download(url: str) -> bytes:
+    """The bytes at ``url`` (cached on disk), within ``DOWNLOAD_DEADLINE_S`` seconds in all.
+
+    A socket timeout only bounds each read: a server that drips one byte every second would
+    keep it waiting for ever. So the body is read in chunks against one deadline, redirects
+    are checked against it too, and the per-read timeout never exceeds it.
+    """
     cached = cache_dir() / "downloads" / hashlib.sha256(url.encode()).hexdigest()[:24]
     if cached.exists():
         return cached.read_bytes()
+    deadline = DOWNLOAD_DEADLINE_S
+    end = time.monotonic() + deadline
+    too_slow = tr("download stopped: {url} did not arrive within the {seconds:g} s allowed for a "
+                  "download; the server is too slow. Try a sample image or a local file", url=url, seconds=deadline)
+    opener = urllib.request.build_opener(_RedirectWithinDeadline(end, too_slow))
+    chunks, size = [], 0
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            data = response.read(MAX_DOWNLOAD_BYTES + 1)
+        with opener.open(url, timeout=min(DOWNLOAD_TIMEOUT_S, deadline)) as response:
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > MAX_DOWNLOAD_BYTES:
+                raise ImageError(tr("download refused: {url} is larger than {mb} MB", url=url, mb=MAX_DOWNLOAD_BYTES // 1_000_000))
+            while size <= MAX_DOWNLOAD_BYTES:
+                if time.monotonic() > end:
+                    raise ImageError(tr("{message} ({size:,} bytes received)", message=too_slow, size=size))
+                chunk = response.read1(1 << 16)      # returns what one read gives: the deadline is checked often
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+    except ImageError:
+        raise
     except urllib.error.HTTPError as e:
+        if 300 <= e.code < 400:
+            raise ImageError(tr("download failed: {url} redirects in a loop (or too many times)", url=url)) from None
         raise ImageError(tr("download failed: {url} answered HTTP {code} {reason}", url=url, code=e.code, reason=e.reason)) from None
-    except (urllib.error.URLError, OSError, ValueError) as e:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as e:
+        if time.monotonic() > end:
+            raise ImageError(too_slow) from None
         reason = getattr(e, "reason", e)
         raise ImageError(tr("download failed: {url} ({reason}); are you offline? Try a sample image or a local file",
                             url=url, reason=reason)) from None
+    data = b"".join(chunks)
     if len(data) > MAX_DOWNLOAD_BYTES:
         raise ImageError(tr("download refused: {url} is larger than {mb} MB", url=url, mb=MAX_DOWNLOAD_BYTES // 1_000_000))
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -99,6 +131,18 @@ def _download(url: str) -> bytes:
     tmp.write_bytes(data)
     tmp.replace(cached)  # atomic: a half-written file is never taken for a cached image
     return data
+
+
+class _RedirectWithinDeadline(urllib.request.HTTPRedirectHandler):
+    """urllib's redirects (at most 10, loops refused), each one checked against the deadline."""
+
+    def __init__(self, end: float, too_slow: str):
+        self.end, self.too_slow = end, too_slow
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if time.monotonic() > self.end:
+            raise ImageError(self.too_slow)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def _decode(data: bytes, where: str) -> Image.Image:

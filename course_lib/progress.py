@@ -11,7 +11,8 @@ wraps its loop in ``Optimisation``::
     image, history = run.best_image(image), run.history
 
 * progress bar (tqdm.auto: a widget in Jupyter, text elsewhere);
-* ``live``: an image widget refreshed every ``live_every`` steps while it runs;
+* ``live``: an image widget refreshed every ``live_every`` steps while it runs, and
+  closed when the run ends (the caller shows the final picture);
 * KeyboardInterrupt (the notebook's stop button) ends the loop early with a warning and
   the current image is kept: nothing is lost by stopping;
 * a non-finite or exploding loss ends the loop with a ``DivergenceWarning``, and
@@ -80,8 +81,11 @@ class Optimisation:
 
     def __exit__(self, exc_type, exc, tb):
         self._bar.close()
-        if self._widget is not None and self.last_good is not None:
-            _show(self._widget, self.to_image(self.last_good))
+        if self._widget is not None:
+            # The preview has done its job: the caller shows the final picture (in full size,
+            # often in the same Output widget), so the preview must not stay above it.
+            self._widget.close()
+            self._widget = None
         if exc_type is KeyboardInterrupt:
             self.stopped = "interrupted"
             warnings.warn(tr("{desc}: interrupted after {steps} steps; returning the current image",

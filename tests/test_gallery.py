@@ -1,6 +1,9 @@
 """tools/gallery.py on two tiny notebooks: one with widgets, one that fails."""
+import json
+import os
 import re
 import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -54,7 +57,7 @@ def test_gallery_reports_the_failed_notebook(built, capsys):
     out, status = built
     assert status == 1
     index = (out / "index.html").read_text()
-    assert "failed: ValueError: broken on purpose" in index
+    assert "failed: 02_bad.ipynb cell 1: ValueError: broken on purpose" in index
     assert (out / "02_bad.html").exists()
 
 
@@ -90,3 +93,90 @@ def test_closed_and_hidden_widgets_render_nothing():
               "l": {"model_name": "LayoutModel", "state": {"display": "none"}}}
     assert gallery.render_widget("a", models) == ""
     assert gallery.render_widget("gone", models) == ""
+
+
+# ---- the gallery cannot hang silently ---------------------------------------------------
+
+HANG_SETUP = """\
+import time
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import ipywidgets as widgets
+from IPython.display import display
+assert matplotlib.get_backend().endswith("backend_inline"), matplotlib.get_backend()   # as in JupyterLab
+
+def busy(seconds):                      # a lecture-mode callback computes before it draws
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass"""
+
+# The lecture notebooks' widget pattern (03 cell 14, 04 cell 9, ...): a callback clears an
+# Output widget, computes, and draws a large figure into it; the cell calls it once.
+HANG_CELL = """\
+out = widgets.Output()
+seed = widgets.IntSlider(value=1, min=1, max=3, description="seed")
+def redraw(*_):
+    out.clear_output(wait=True)
+    busy(0.5)
+    with out:
+        fig, ax = plt.subplots(figsize=(8, 6))
+        ax.imshow(np.random.default_rng(seed.value).random((600, 800, 3)))
+        plt.show()
+seed.observe(redraw, names="value")
+display(widgets.VBox([seed, out]))
+redraw()"""
+
+
+def test_output_widget_callbacks_do_not_stall(tmp_path):
+    """Headless, inline backend, lecture-like figures: each such cell used to wait the whole timeout."""
+    closed = "preview = widgets.IntSlider(description='preview')\ndisplay(preview)\npreview.close()"
+    path = notebook(tmp_path / "hang.ipynb", HANG_SETUP, HANG_CELL, HANG_CELL, closed)
+    nb, error, cells = gallery.execute(path, quick=False, timeout=60, log=tmp_path / "kernel.log")
+    assert error is None, error
+    assert [c.index for c in cells] == [1, 2, 3, 4]
+    for c in cells:
+        assert c.problem() is None, f"cell {c.index}: {c.problem()}"
+        assert c.wall_s < 45, f"cell {c.index} took {c.wall_s:.0f} s"
+    images = [im for im in gallery.output_images(nb) if im.size[0] > 300]
+    assert len(images) == 2, "each Output widget holds its figure"
+    names = [m["model_name"] for m in gallery.widget_models(nb).values()]
+    assert names.count("IntSliderModel") == 2, "a widget the kernel closed is gone, as in a browser"
+
+
+def test_a_cell_over_the_timeout_names_notebook_and_cell(tmp_path):
+    path = notebook(tmp_path / "05_slow.ipynb", "x = 1", "import time\ntime.sleep(60)")
+    start = time.perf_counter()
+    _, error, cells = gallery.execute(path, quick=True, timeout=2, log=tmp_path / "kernel.log")
+    assert time.perf_counter() - start < 40
+    assert error == "05_slow.ipynb cell 2: CellTimeoutError: still running after the 2 s allowed per cell"
+    assert [c.index for c in cells] == [1, 2] and cells[1].wall_s >= 2
+
+
+def test_cell_timing_flags_a_stall_and_an_idle_cell():
+    assert gallery.CellTime(3, wall_s=62.0, cpu_s=2.0, kernel_s=1.9).problem().startswith("stalled")
+    assert gallery.CellTime(3, wall_s=20.0, cpu_s=19.0, kernel_s=19.5).problem() is None
+    assert gallery.CellTime(3, wall_s=300.0, cpu_s=2.0, kernel_s=299.0).idle()     # e.g. a slow download
+    assert not gallery.CellTime(3, wall_s=43.0, cpu_s=8.4, kernel_s=42.0).idle()   # 00 cell 1 at load 10
+    assert not gallery.CellTime(3, wall_s=159.0, cpu_s=34.0, kernel_s=158.0).idle()  # 03 cell 19 at load 15
+    assert not gallery.CellTime(3, wall_s=62.0, cpu_s=40.0, kernel_s=61.0).idle()  # busy, on a loaded machine
+    assert not gallery.CellTime(3, wall_s=62.0, cpu_s=None, kernel_s=None).idle()  # no /proc: unknown
+
+
+def test_problems_lists_failures_and_idle_cells():
+    cell = lambda i, wall, cpu: {"index": i, "wall_s": wall, "cpu_s": cpu, "kernel_s": wall}  # noqa: E731
+    timings = {"03.ipynb": {"seconds": 80, "error": None, "cells": [cell(1, 20, 19), cell(14, 302, 2)]},
+               "04.ipynb": {"seconds": 300, "error": "04.ipynb cell 5: CellTimeoutError: ...", "cells": []},
+               "05.ipynb": {"seconds": 30, "error": None, "cells": [cell(2, 25, 24)]}}
+    assert gallery.problems(timings) == ["04.ipynb: 04.ipynb cell 5: CellTimeoutError: ...",
+                                         "03.ipynb cell 14: 302 s wall but only 2 s CPU"]
+
+
+@pytest.mark.skipif(os.environ.get("COURSE_LIB_SLOW") != "1",
+                    reason="slow (every notebook in lecture mode: many minutes): set COURSE_LIB_SLOW=1")
+def test_the_lecture_mode_gallery_builds(tmp_path):
+    """The README's ./run.sh gallery: no notebook fails, times out, stalls, or idles in a cell."""
+    status = gallery.main(["--out", str(tmp_path)])
+    timings = json.loads((tmp_path / "timings.json").read_text())
+    assert len(timings) == len(list((ROOT / "notebooks").glob("0*.ipynb")))
+    assert gallery.problems(timings) == [] and status == 0

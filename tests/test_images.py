@@ -139,6 +139,12 @@ def test_decompression_bombs_are_refused_before_decoding(side):
 
 # ---- downloads ---------------------------------------------------------------------------
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass                  # a client that hangs up early (as load_image does on purpose) is fine
+
 class Handler(BaseHTTPRequestHandler):
     routes = {}
 
@@ -157,7 +163,7 @@ class Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def server(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_LIB_CACHE", str(tmp_path / "cache"))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd = QuietServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}", Handler.routes
@@ -187,6 +193,83 @@ def test_download_failures_are_readable(server, monkeypatch):
         load_image(base + "/slow.png")
     with pytest.raises(ImageError, match="download failed"):
         load_image("http://127.0.0.1:9/nothing-listens-here.png")
+
+
+class Misbehaving(BaseHTTPRequestHandler):
+    """A server that drips, redirects in a loop, or announces (and streams) a huge file."""
+
+    def do_GET(self):
+        if self.path == "/drip.png":                     # one byte every 0.05 s, 1000 bytes promised
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            for _ in range(1000):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.05)
+        elif self.path == "/loop.png":
+            self.send_response(302)
+            self.send_header("Location", "/loop.png")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path in ("/huge.png", "/huge-unannounced.png"):
+            self.send_response(200)
+            if self.path == "/huge.png":
+                self.send_header("Content-Length", str(10**9))
+            self.end_headers()
+            for _ in range(200):                          # 200 x 64 kB, then stop
+                self.wfile.write(b"x" * 65536)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def bad_server(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_LIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(images, "DOWNLOAD_DEADLINE_S", 0.5)
+    httpd = QuietServer(("127.0.0.1", 0), Misbehaving)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def timed_error(url):
+    start = time.monotonic()
+    with pytest.raises(ImageError) as error:
+        load_image(url)
+    return str(error.value), time.monotonic() - start
+
+
+def test_a_dripping_server_meets_the_total_deadline(bad_server):
+    """The per-read timeout never fires (a byte comes every 0.05 s); the deadline does."""
+    message, seconds = timed_error(bad_server + "/drip.png")
+    assert "within the 0.5 s allowed" in message and "bytes received" in message
+    assert seconds < 2
+
+
+def test_a_redirect_loop_is_named(bad_server):
+    message, seconds = timed_error(bad_server + "/loop.png")
+    assert "redirects in a loop" in message and seconds < 2
+
+
+def test_a_huge_file_is_refused(bad_server, monkeypatch):
+    monkeypatch.setattr(images, "MAX_DOWNLOAD_BYTES", 1_000_000)
+    message, seconds = timed_error(bad_server + "/huge.png")              # announced: refused at once
+    assert "larger than 1 MB" in message and seconds < 2
+    message, seconds = timed_error(bad_server + "/huge-unannounced.png")  # read until the limit only
+    assert "larger than 1 MB" in message and seconds < 2
+
+
+def test_a_refused_connection_fails_at_once(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("COURSE_LIB_CACHE", str(tmp_path / "cache"))
+    with socket.socket() as s:        # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    message, seconds = timed_error(f"http://127.0.0.1:{port}/cat.png")
+    assert "download failed" in message and "offline" in message and seconds < 2
 
 
 # ---- samples and tensors -----------------------------------------------------------------

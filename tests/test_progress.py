@@ -41,3 +41,30 @@ def test_other_exceptions_propagate():
     with pytest.raises(ValueError):
         with Optimisation(1, "test", quiet=True):
             raise ValueError("not swallowed")
+
+
+def test_the_live_preview_is_closed_when_the_run_ends(monkeypatch):
+    """A finished run leaves no small preview above the final picture the caller shows."""
+    import ipywidgets as widgets
+    from PIL import Image
+
+    from course_lib import progress
+
+    shown = []
+
+    def fake_widget():            # what _live_image_widget displays in a notebook
+        shown.append(widgets.Image(format="png"))
+        return shown[-1]
+
+    monkeypatch.setattr(progress, "_live_image_widget", fake_widget)
+    to_image = lambda tensor: Image.new("RGB", (4, 4))  # noqa: E731
+    image = torch.zeros(1, 3, 4, 4)
+    with Optimisation(4, "test", live=True, live_every=2, to_image=to_image, quiet=True) as run:
+        for _ in range(4):
+            run.step(1.0, image)
+        assert shown[0].value and shown[0].comm is not None, "the preview is live while it runs"
+    assert shown[0].comm is None, "closed: the front end removes it"
+    with pytest.warns(InterruptedWarning):           # also when the lecturer stops the run
+        with Optimisation(4, "test", live=True, to_image=to_image, quiet=True) as run:
+            raise KeyboardInterrupt
+    assert shown[1].comm is None
