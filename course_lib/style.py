@@ -172,6 +172,7 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
              alpha: float = 1.0, beta: float | None = None, style_weights=None, tv_weight: float = 0.0,
              steps: int | None = None, optimizer: str = "lbfgs", init: str = "content", size: int | None = None,
              preserve_colour: bool = False, live: bool = True, quiet: bool = False, seed: int = 0,
+             pad: int = 0, jitter: int = 0, pixels: str = "free",
              config: StyleConfig | None = None) -> TransferResult:
     """x minimising L_total = alpha L_content + beta L_style + tv_weight TV (slide: Artistic Style #7).
 
@@ -194,6 +195,11 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
     if init not in ("content", "noise", "style"):
         raise ValueError(f"init must be 'content', 'noise' or 'style', got {init!r}")
+    if pixels not in ("free", "sigmoid"):
+        raise ValueError(f"pixels must be 'free' or 'sigmoid', got {pixels!r}")
+    for name, value in (("pad", pad), ("jitter", jitter)):
+        if not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a whole number of pixels >= 0, got {value!r}")
     for name in content_layers + style_layers:
         model.layer(name)  # UnknownNameError listing the valid names
     if not (alpha and content_layers) and not (beta and style_layers and style is not None):
@@ -208,25 +214,32 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
     a_list = [_pixels(a, size) for a in styles]                        # [1, 3, H_a, W_a] each
     c_in, a_list = _luminance_only(c, a_list) if preserve_colour else (c, a_list)
 
-    def features(x01, layers):
-        return model.features(model.to_input(x01), layers)
+    def features(x01, layers, shift=(0, 0)):
+        return model.features(model.to_input(_frame(x01, pad, jitter, shift)), layers)
 
     w_content = {l: 1.0 for l in content_layers}
     w_style = {l: 1.0 / max(1, len(style_layers)) for l in style_layers}
     with torch.no_grad():
-        C = features(c_in, content_layers) if alpha and content_layers else {}
+        C_at = {}  # content targets C^l per shift, computed on first use
+        target = lambda shift: C_at.setdefault(shift, features(c_in, content_layers, shift))  # noqa: E731
+        C = target((0, 0)) if alpha and content_layers else {}
         A_list = [{l: gram_matrix(F_l)[0] for l, F_l in features(a, style_layers).items()}  # A^l [N_l, N_l]
                   for a in a_list] if beta and style_layers else []
 
     generator = torch.Generator().manual_seed(seed)
     x0 = {"content": c_in, "noise": torch.rand(c.shape, generator=generator),
           "style": torch.nn.functional.interpolate(a_list[0], size=c.shape[-2:], mode="bilinear") if a_list else c_in}[init]
-    x = x0.clone().to(model.device).requires_grad_(True)
+    # the optimised tensor u and the image x it stands for: x = u ("free") or x = sigmoid(u), always in (0, 1)
+    image_of = torch.sigmoid if pixels == "sigmoid" else (lambda u: u)
+    u0 = torch.logit(x0.clamp(0.02, 0.98)) if pixels == "sigmoid" else x0
+    u = u0.clone().to(model.device).requires_grad_(True)
     history = {"total": [], "content": [], "style": [], "tv": []}
+    shift = [(0, 0)]  # the current translation (jitter), changed once per L-BFGS round or Adam step
 
-    def loss_of(x):
-        F = features(x, content_layers + style_layers if A_list else content_layers)
-        L_content = content_loss(F, C, w_content) if C else x.new_zeros(())
+    def loss_of(u):
+        x = image_of(u)
+        F = features(x, content_layers + style_layers if A_list else content_layers, shift[0])
+        L_content = content_loss(F, target(shift[0]), w_content) if C else x.new_zeros(())
         L_style = sum((v_s * style_loss(F, A, w_style) for v_s, A in zip(v, A_list)), x.new_zeros(()))
         L_tv = tv_loss(x) if tv_weight else x.new_zeros(())
         total = alpha * L_content + beta * L_style + tv_weight * L_tv
@@ -234,21 +247,34 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
             history[key].append(value.item())
         return total
 
+    def new_shift():
+        if jitter:
+            shift[0] = tuple(int(i) for i in torch.randint(-jitter, jitter + 1, (2,), generator=generator))
+
     with Optimisation(steps, "style transfer", live=live, to_image=tensor_to_image, quiet=quiet) as run:
         if optimizer == "adam":
-            opt = torch.optim.Adam([x], lr=config.adam_lr)
+            opt = torch.optim.Adam([u], lr=config.adam_lr * (4 if pixels == "sigmoid" else 1))
             for _ in range(steps):
+                new_shift()
                 opt.zero_grad()
-                loss = loss_of(x)
+                loss = loss_of(u)
                 loss.backward()
-                if not run.step(loss.detach(), x):
+                if not run.step(loss.detach(), image_of(u)):
                     break
                 opt.step()
-                with torch.no_grad():
-                    x.clamp_(0, 1)
+                if pixels == "free":
+                    with torch.no_grad():
+                        u.clamp_(0, 1)
+            x = run.best_image(image_of(u))
         else:
-            _lbfgs(x, loss_of, run, steps)
-    x = (run.best_image(x) if optimizer == "adam" else x.detach()).clamp(0, 1).cpu()
+            rounds = steps if not jitter else JITTER_ROUND  # L-BFGS needs one fixed loss: a new shift per round
+            while len(run.history) < steps:
+                new_shift()
+                before = len(run.history)
+                if not _lbfgs(u, loss_of, run, min(steps, before + rounds), image_of) or len(run.history) == before:
+                    break
+            x = image_of(u).detach()
+    x = x.clamp(0, 1).cpu()
     for key in history:
         del history[key][len(run.history):]  # drop the values of a diverged evaluation
     if preserve_colour:
@@ -256,29 +282,54 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
     return TransferResult(x, history)
 
 
+JITTER_ROUND = 25  # L-BFGS evaluations per jitter shift
+
+
+def _frame(x: torch.Tensor, pad: int, jitter: int, shift) -> torch.Tensor:
+    """What the network sees of x [B, 3, H, W]: shifted by ``shift`` (dy, dx) with reflected borders,
+    and reflect-padded by ``pad`` on every side -> [B, 3, H + 2 pad, W + 2 pad].
+
+    The padding moves the image's top and left rows away from the network's own zero padding, which
+    for stride-2 TensorFlow "same" convolutions is one-sided (none on top, one row at the bottom).
+    """
+    margin = pad + jitter
+    if not margin:
+        return x
+    if margin >= min(x.shape[-2:]):
+        raise ValueError(f"pad + jitter = {margin} px must be smaller than the image ({list(x.shape[-2:])})")
+    big = torch.nn.functional.pad(x, (margin,) * 4, mode="reflect")  # [B, 3, H + 2m, W + 2m]
+    H, W = x.shape[-2:]
+    top, left = jitter + shift[0], jitter + shift[1]
+    return big[..., top:top + H + 2 * pad, left:left + W + 2 * pad]
+
+
 class _Stop(Exception):
     """Ends L-BFGS from inside its closure: budget spent or loss diverged."""
 
 
-def _lbfgs(x, loss_of, run, steps):
-    """L-BFGS over the pixels of x, one ``run.step`` per loss evaluation, ``steps`` evaluations in all.
+def _lbfgs(u, loss_of, run, steps, image_of=lambda u: u) -> bool:
+    """L-BFGS over u (the pixels, or what they are made of), one ``run.step`` per loss evaluation, until
+    ``run`` has recorded ``steps`` evaluations. Returns False when the run was stopped (diverged).
 
-    The line search also evaluates trial points, so x ends as the best image evaluated.
+    The line search also evaluates trial points, so u ends as the best one evaluated.
     """
-    opt = torch.optim.LBFGS([x], lr=1, max_iter=steps, max_eval=steps, history_size=20,
+    budget = steps - len(run.history)
+    opt = torch.optim.LBFGS([u], lr=1, max_iter=budget, max_eval=budget, history_size=20,
                             tolerance_grad=0, tolerance_change=0, line_search_fn="strong_wolfe")
-    best = {"loss": float("inf"), "x": x.detach().clone()}
+    best = {"loss": float("inf"), "u": u.detach().clone()}
+    ok = [True]
 
     def closure():
         if len(run.history) >= steps:
             raise _Stop
         opt.zero_grad()
-        loss = loss_of(x)
+        loss = loss_of(u)
         loss.backward()
-        if not run.step(loss.detach(), x):
+        if not run.step(loss.detach(), image_of(u)):
+            ok[0] = False
             raise _Stop
         if loss.item() < best["loss"]:
-            best.update(loss=loss.item(), x=x.detach().clone())
+            best.update(loss=loss.item(), u=u.detach().clone())
         return loss
 
     try:
@@ -291,7 +342,8 @@ def _lbfgs(x, loss_of, run, steps):
         pass
     finally:  # also on Ctrl-C: keep the best image, not a half-done line-search trial
         with torch.no_grad():
-            x.copy_(best["x"])
+            u.copy_(best["u"])
+    return ok[0]
 
 
 def layer_grid(image, kind: str = "style", model: CourseModel | None = None, layers=None,
