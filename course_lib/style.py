@@ -103,6 +103,21 @@ DEFAULT_LAYERS = {
 }
 DEFAULT_LAYERS["vgg16"] = DEFAULT_LAYERS["vgg19"]
 
+# recipe="plain" is the slide's L_total with the beta above. recipe="clean" (the default) adds, per
+# network: beta scaled by ``beta_scale``, a total-variation term tv_weight = alpha * ``tv`` (squared
+# neighbour differences, ``tv_loss``) and ``pad`` px of reflected border around x (see ``_frame``).
+# EfficientNet-Lite0, measured with ``course_lib.style_checks`` on chelsea + swirls / Starry Night
+# (256 px, 200 evaluations; numbers in notebook 06): its stride-2 stem and depthwise convolutions
+# let pixel-sized speckle through unseen (colours in neither image, high-frequency energy 10x the
+# photo's) - the TV term removes it; the style overwhelmed the cat at the plain beta - a fifth keeps
+# it; the TensorFlow "same" padding leaves a coloured band on the top rows - 16 px of reflected
+# border moves it out of the picture. (Tried and not kept: random 1-2 px shifts between L-BFGS
+# rounds, a sigmoid or blurred parameterisation of x: no better, or the cat lost.) VGG has no
+# stride-2 convolutions: only the border.
+CLEAN = {"efficientnet_lite0": dict(beta_scale=0.2, tv=100.0, pad=16)}
+CLEAN_OTHER = dict(beta_scale=1.0, tv=0.0, pad=16)
+RECIPES = ("clean", "plain")
+
 
 @dataclass
 class StyleConfig:
@@ -133,9 +148,17 @@ def default_layers(model: CourseModel):
     return DEFAULT_LAYERS[model.name]
 
 
-def default_beta(model: CourseModel, size: int, alpha: float = 1.0) -> float:
-    """The default beta for ``alpha`` at image size ``size``: beta/alpha of ``DEFAULT_LAYERS`` times (size/256)^2."""
-    return alpha * default_layers(model)[2] * (size / 256) ** 2
+def recipe_defaults(model: CourseModel, recipe: str = "clean") -> dict:
+    """{"beta_scale", "tv", "pad"} of ``recipe`` for ``model``: "plain" is the slide's loss, "clean" see ``CLEAN``."""
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe must be one of {', '.join(map(repr, RECIPES))}, got {recipe!r}")
+    return dict(beta_scale=1.0, tv=0.0, pad=0) if recipe == "plain" else CLEAN.get(model.name, CLEAN_OTHER)
+
+
+def default_beta(model: CourseModel, size: int, alpha: float = 1.0, recipe: str = "clean") -> float:
+    """The default beta for ``alpha`` at image size ``size``: beta/alpha of ``DEFAULT_LAYERS`` times (size/256)^2,
+    times the recipe's ``beta_scale``."""
+    return alpha * default_layers(model)[2] * (size / 256) ** 2 * recipe_defaults(model, recipe)["beta_scale"]
 
 
 def _pixels(image, size: int) -> torch.Tensor:
@@ -169,11 +192,10 @@ def keep_colours(x: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
 
 
 def transfer(content, style=None, model: CourseModel | None = None, content_layers=None, style_layers=None,
-             alpha: float = 1.0, beta: float | None = None, style_weights=None, tv_weight: float = 0.0,
+             alpha: float = 1.0, beta: float | None = None, style_weights=None, tv_weight: float | None = None,
              steps: int | None = None, optimizer: str = "lbfgs", init: str = "content", size: int | None = None,
              preserve_colour: bool = False, live: bool = True, quiet: bool = False, seed: int = 0,
-             pad: int = 0, jitter: int = 0, pixels: str = "free",
-             config: StyleConfig | None = None) -> TransferResult:
+             recipe: str = "clean", pad: int | None = None, config: StyleConfig | None = None) -> TransferResult:
     """x minimising L_total = alpha L_content + beta L_style + tv_weight TV (slide: Artistic Style #7).
 
     content: image (path, URL, PIL, ...) whose layout x keeps; style: one image, a list of
@@ -181,6 +203,8 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
     style reconstruction. optimizer "lbfgs" (``steps`` = loss evaluations) or "adam";
     init "content", "noise" or "style". ``preserve_colour``: style only the luminance and
     keep the content's colours. Ctrl-C returns the current image; divergence the last good one.
+    recipe "clean" (default) or "plain" (the slide's loss alone) sets the defaults of beta,
+    ``tv_weight`` and ``pad`` (px of reflected border the network sees around x); see ``CLEAN``.
     """
     config = config or StyleConfig()
     model = model or _bundled_model()
@@ -189,17 +213,19 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
         d_content, d_style, _ = default_layers(model)
         content_layers = d_content if content_layers is None else content_layers
         style_layers = d_style if style_layers is None else style_layers
-        beta = default_beta(model, size, alpha) if beta is None else beta
+        beta = default_beta(model, size, alpha, recipe) if beta is None else beta
+    chosen = recipe_defaults(model, recipe)  # also checks the recipe's name
+    tv_weight = alpha * chosen["tv"] if tv_weight is None else tv_weight
+    pad = chosen["pad"] if pad is None else pad
     content_layers, style_layers = list(content_layers), list(style_layers)
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
     if init not in ("content", "noise", "style"):
         raise ValueError(f"init must be 'content', 'noise' or 'style', got {init!r}")
-    if pixels not in ("free", "sigmoid"):
-        raise ValueError(f"pixels must be 'free' or 'sigmoid', got {pixels!r}")
-    for name, value in (("pad", pad), ("jitter", jitter)):
-        if not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be a whole number of pixels >= 0, got {value!r}")
+    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
+        raise ValueError(f"pad must be a whole number of pixels >= 0, got {pad!r}")
+    if not tv_weight >= 0:
+        raise ValueError(f"tv_weight must be >= 0, got {tv_weight!r}")
     for name in content_layers + style_layers:
         model.layer(name)  # UnknownNameError listing the valid names
     if not (alpha and content_layers) and not (beta and style_layers and style is not None):
@@ -214,32 +240,25 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
     a_list = [_pixels(a, size) for a in styles]                        # [1, 3, H_a, W_a] each
     c_in, a_list = _luminance_only(c, a_list) if preserve_colour else (c, a_list)
 
-    def features(x01, layers, shift=(0, 0)):
-        return model.features(model.to_input(_frame(x01, pad, jitter, shift)), layers)
+    def features(x01, layers):
+        return model.features(model.to_input(_frame(x01, pad)), layers)
 
     w_content = {l: 1.0 for l in content_layers}
     w_style = {l: 1.0 / max(1, len(style_layers)) for l in style_layers}
     with torch.no_grad():
-        C_at = {}  # content targets C^l per shift, computed on first use
-        target = lambda shift: C_at.setdefault(shift, features(c_in, content_layers, shift))  # noqa: E731
-        C = target((0, 0)) if alpha and content_layers else {}
+        C = features(c_in, content_layers) if alpha and content_layers else {}
         A_list = [{l: gram_matrix(F_l)[0] for l, F_l in features(a, style_layers).items()}  # A^l [N_l, N_l]
                   for a in a_list] if beta and style_layers else []
 
     generator = torch.Generator().manual_seed(seed)
     x0 = {"content": c_in, "noise": torch.rand(c.shape, generator=generator),
           "style": torch.nn.functional.interpolate(a_list[0], size=c.shape[-2:], mode="bilinear") if a_list else c_in}[init]
-    # the optimised tensor u and the image x it stands for: x = u ("free") or x = sigmoid(u), always in (0, 1)
-    image_of = torch.sigmoid if pixels == "sigmoid" else (lambda u: u)
-    u0 = torch.logit(x0.clamp(0.02, 0.98)) if pixels == "sigmoid" else x0
-    u = u0.clone().to(model.device).requires_grad_(True)
+    x = x0.clone().to(model.device).requires_grad_(True)
     history = {"total": [], "content": [], "style": [], "tv": []}
-    shift = [(0, 0)]  # the current translation (jitter), changed once per L-BFGS round or Adam step
 
-    def loss_of(u):
-        x = image_of(u)
-        F = features(x, content_layers + style_layers if A_list else content_layers, shift[0])
-        L_content = content_loss(F, target(shift[0]), w_content) if C else x.new_zeros(())
+    def loss_of(x):
+        F = features(x, content_layers + style_layers if A_list else content_layers)
+        L_content = content_loss(F, C, w_content) if C else x.new_zeros(())
         L_style = sum((v_s * style_loss(F, A, w_style) for v_s, A in zip(v, A_list)), x.new_zeros(()))
         L_tv = tv_loss(x) if tv_weight else x.new_zeros(())
         total = alpha * L_content + beta * L_style + tv_weight * L_tv
@@ -247,34 +266,21 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
             history[key].append(value.item())
         return total
 
-    def new_shift():
-        if jitter:
-            shift[0] = tuple(int(i) for i in torch.randint(-jitter, jitter + 1, (2,), generator=generator))
-
     with Optimisation(steps, "style transfer", live=live, to_image=tensor_to_image, quiet=quiet) as run:
         if optimizer == "adam":
-            opt = torch.optim.Adam([u], lr=config.adam_lr * (4 if pixels == "sigmoid" else 1))
+            opt = torch.optim.Adam([x], lr=config.adam_lr)
             for _ in range(steps):
-                new_shift()
                 opt.zero_grad()
-                loss = loss_of(u)
+                loss = loss_of(x)
                 loss.backward()
-                if not run.step(loss.detach(), image_of(u)):
+                if not run.step(loss.detach(), x):
                     break
                 opt.step()
-                if pixels == "free":
-                    with torch.no_grad():
-                        u.clamp_(0, 1)
-            x = run.best_image(image_of(u))
+                with torch.no_grad():
+                    x.clamp_(0, 1)
         else:
-            rounds = steps if not jitter else JITTER_ROUND  # L-BFGS needs one fixed loss: a new shift per round
-            while len(run.history) < steps:
-                new_shift()
-                before = len(run.history)
-                if not _lbfgs(u, loss_of, run, min(steps, before + rounds), image_of) or len(run.history) == before:
-                    break
-            x = image_of(u).detach()
-    x = x.clamp(0, 1).cpu()
+            _lbfgs(x, loss_of, run, steps)
+    x = (run.best_image(x) if optimizer == "adam" else x.detach()).clamp(0, 1).cpu()
     for key in history:
         del history[key][len(run.history):]  # drop the values of a diverged evaluation
     if preserve_colour:
@@ -282,54 +288,43 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
     return TransferResult(x, history)
 
 
-JITTER_ROUND = 25  # L-BFGS evaluations per jitter shift
+def _frame(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """What the network sees of x [B, 3, H, W]: x with ``pad`` px of reflected border, [B, 3, H + 2 pad, W + 2 pad].
 
-
-def _frame(x: torch.Tensor, pad: int, jitter: int, shift) -> torch.Tensor:
-    """What the network sees of x [B, 3, H, W]: shifted by ``shift`` (dy, dx) with reflected borders,
-    and reflect-padded by ``pad`` on every side -> [B, 3, H + 2 pad, W + 2 pad].
-
-    The padding moves the image's top and left rows away from the network's own zero padding, which
-    for stride-2 TensorFlow "same" convolutions is one-sided (none on top, one row at the bottom).
+    The stride-2 TensorFlow "same" convolutions pad one-sidedly (nothing on top, a row at the bottom),
+    so the top rows of the feature maps are unlike the rest and their style gradient paints a band of
+    colours along the top of x. With a border those rows fall on the border, which is not kept.
     """
-    margin = pad + jitter
-    if not margin:
+    if not pad:
         return x
-    if margin >= min(x.shape[-2:]):
-        raise ValueError(f"pad + jitter = {margin} px must be smaller than the image ({list(x.shape[-2:])})")
-    big = torch.nn.functional.pad(x, (margin,) * 4, mode="reflect")  # [B, 3, H + 2m, W + 2m]
-    H, W = x.shape[-2:]
-    top, left = jitter + shift[0], jitter + shift[1]
-    return big[..., top:top + H + 2 * pad, left:left + W + 2 * pad]
+    if pad >= min(x.shape[-2:]):
+        raise ValueError(f"pad = {pad} px must be smaller than the image ({list(x.shape[-2:])})")
+    return torch.nn.functional.pad(x, (pad,) * 4, mode="reflect")  # [B, 3, H + 2 pad, W + 2 pad]
 
 
 class _Stop(Exception):
     """Ends L-BFGS from inside its closure: budget spent or loss diverged."""
 
 
-def _lbfgs(u, loss_of, run, steps, image_of=lambda u: u) -> bool:
-    """L-BFGS over u (the pixels, or what they are made of), one ``run.step`` per loss evaluation, until
-    ``run`` has recorded ``steps`` evaluations. Returns False when the run was stopped (diverged).
+def _lbfgs(x, loss_of, run, steps):
+    """L-BFGS over the pixels of x, one ``run.step`` per loss evaluation, ``steps`` evaluations in all.
 
-    The line search also evaluates trial points, so u ends as the best one evaluated.
+    The line search also evaluates trial points, so x ends as the best image evaluated.
     """
-    budget = steps - len(run.history)
-    opt = torch.optim.LBFGS([u], lr=1, max_iter=budget, max_eval=budget, history_size=20,
+    opt = torch.optim.LBFGS([x], lr=1, max_iter=steps, max_eval=steps, history_size=20,
                             tolerance_grad=0, tolerance_change=0, line_search_fn="strong_wolfe")
-    best = {"loss": float("inf"), "u": u.detach().clone()}
-    ok = [True]
+    best = {"loss": float("inf"), "x": x.detach().clone()}
 
     def closure():
         if len(run.history) >= steps:
             raise _Stop
         opt.zero_grad()
-        loss = loss_of(u)
+        loss = loss_of(x)
         loss.backward()
-        if not run.step(loss.detach(), image_of(u)):
-            ok[0] = False
+        if not run.step(loss.detach(), x):
             raise _Stop
         if loss.item() < best["loss"]:
-            best.update(loss=loss.item(), u=u.detach().clone())
+            best.update(loss=loss.item(), x=x.detach().clone())
         return loss
 
     try:
@@ -342,8 +337,7 @@ def _lbfgs(u, loss_of, run, steps, image_of=lambda u: u) -> bool:
         pass
     finally:  # also on Ctrl-C: keep the best image, not a half-done line-search trial
         with torch.no_grad():
-            u.copy_(best["u"])
-    return ok[0]
+            x.copy_(best["x"])
 
 
 def layer_grid(image, kind: str = "style", model: CourseModel | None = None, layers=None,
@@ -364,11 +358,11 @@ def layer_grid(image, kind: str = "style", model: CourseModel | None = None, lay
         if kind == "style":
             used = layers[:k]
             result = transfer(image, image, model, content_layers=[], style_layers=used, alpha=0, beta=1,
-                              steps=steps, init="noise", size=size, live=False, quiet=quiet)
+                              steps=steps, init="noise", size=size, live=False, quiet=quiet, recipe="plain")
         else:
             used = layers[k - 1:k]
             result = transfer(image, None, model, content_layers=used, style_layers=[], alpha=1, beta=0,
-                              steps=steps, init="noise", size=size, live=False, quiet=quiet)
+                              steps=steps, init="noise", size=size, live=False, quiet=quiet, recipe="plain")
         images.append(result.image)
         titles.append(f"{letter}: style of {used[0]}..{used[-1]}" if kind == "style" and k > 1 else f"{letter}: {kind} of {used[-1]}")
     return images, titles
