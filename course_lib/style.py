@@ -105,16 +105,17 @@ DEFAULT_LAYERS["vgg16"] = DEFAULT_LAYERS["vgg19"]
 
 # recipe="plain" is the slide's L_total with the beta above. recipe="clean" (the default) adds, per
 # network: beta scaled by ``beta_scale``, a total-variation term tv_weight = alpha * ``tv`` (squared
-# neighbour differences, ``tv_loss``) and ``pad`` px of reflected border around x (see ``_frame``).
+# neighbour differences, ``tv_loss``) and a canvas ``pad`` px larger on every side (see ``_frame``).
 # EfficientNet-Lite0, measured with ``course_lib.style_checks`` on chelsea + swirls / Starry Night
 # (256 px, 200 evaluations; numbers in notebook 06): its stride-2 stem and depthwise convolutions
 # let pixel-sized speckle through unseen (colours in neither image, high-frequency energy 10x the
-# photo's) - the TV term removes it; the style overwhelmed the cat at the plain beta - a fifth keeps
-# it; the TensorFlow "same" padding leaves a coloured band on the top rows - 16 px of reflected
-# border moves it out of the picture. (Tried and not kept: random 1-2 px shifts between L-BFGS
-# rounds, a sigmoid or blurred parameterisation of x: no better, or the cat lost.) VGG has no
-# stride-2 convolutions: only the border.
-CLEAN = {"efficientnet_lite0": dict(beta_scale=0.2, tv=100.0, pad=16)}
+# photo's) - the TV term removes it; the style overwhelmed the cat at the plain beta - 0.4 of it
+# keeps the cat and still paints it; the TensorFlow "same" padding leaves a coloured band on the
+# top rows - on a canvas 16 px larger it falls on the border, which is cut off. (Tried and not kept:
+# random 1-2 px shifts between L-BFGS rounds, a sigmoid or blurred parameterisation of x, a border
+# that passes no gradient: no better, the cat lost, or the style diluted.) VGG has no stride-2
+# convolutions: only the border.
+CLEAN = {"efficientnet_lite0": dict(beta_scale=0.4, tv=50.0, pad=16)}
 CLEAN_OTHER = dict(beta_scale=1.0, tv=0.0, pad=16)
 RECIPES = ("clean", "plain")
 
@@ -204,7 +205,8 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
     init "content", "noise" or "style". ``preserve_colour``: style only the luminance and
     keep the content's colours. Ctrl-C returns the current image; divergence the last good one.
     recipe "clean" (default) or "plain" (the slide's loss alone) sets the defaults of beta,
-    ``tv_weight`` and ``pad`` (px of reflected border the network sees around x); see ``CLEAN``.
+    ``tv_weight`` and ``pad`` (x is optimised on a canvas ``pad`` px larger, a mirror-image border,
+    then cut out); see ``CLEAN``.
     """
     config = config or StyleConfig()
     model = model or _bundled_model()
@@ -241,19 +243,19 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
     c_in, a_list = _luminance_only(c, a_list) if preserve_colour else (c, a_list)
 
     def features(x01, layers):
-        return model.features(model.to_input(_frame(x01, pad)), layers)
+        return model.features(model.to_input(x01), layers)
 
     w_content = {l: 1.0 for l in content_layers}
     w_style = {l: 1.0 / max(1, len(style_layers)) for l in style_layers}
     with torch.no_grad():
-        C = features(c_in, content_layers) if alpha and content_layers else {}
-        A_list = [{l: gram_matrix(F_l)[0] for l, F_l in features(a, style_layers).items()}  # A^l [N_l, N_l]
+        C = features(_frame(c_in, pad), content_layers) if alpha and content_layers else {}
+        A_list = [{l: gram_matrix(F_l)[0] for l, F_l in features(_frame(a, pad), style_layers).items()}  # A^l [N_l, N_l]
                   for a in a_list] if beta and style_layers else []
 
     generator = torch.Generator().manual_seed(seed)
     x0 = {"content": c_in, "noise": torch.rand(c.shape, generator=generator),
           "style": torch.nn.functional.interpolate(a_list[0], size=c.shape[-2:], mode="bilinear") if a_list else c_in}[init]
-    x = x0.clone().to(model.device).requires_grad_(True)
+    x = _frame(x0, pad).clone().to(model.device).requires_grad_(True)  # the canvas: x with a border of ``pad`` px
     history = {"total": [], "content": [], "style": [], "tv": []}
 
     def loss_of(x):
@@ -281,6 +283,7 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
         else:
             _lbfgs(x, loss_of, run, steps)
     x = (run.best_image(x) if optimizer == "adam" else x.detach()).clamp(0, 1).cpu()
+    x = x[..., pad:x.shape[-2] - pad, pad:x.shape[-1] - pad]  # [1, 3, H, W]: the border is dropped
     for key in history:
         del history[key][len(run.history):]  # drop the values of a diverged evaluation
     if preserve_colour:
@@ -289,11 +292,12 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
 
 
 def _frame(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """What the network sees of x [B, 3, H, W]: x with ``pad`` px of reflected border, [B, 3, H + 2 pad, W + 2 pad].
+    """x [B, 3, H, W] in a ``pad`` px mirror-image border: the canvas [B, 3, H + 2 pad, W + 2 pad].
 
     The stride-2 TensorFlow "same" convolutions pad one-sidedly (nothing on top, a row at the bottom),
     so the top rows of the feature maps are unlike the rest and their style gradient paints a band of
-    colours along the top of x. With a border those rows fall on the border, which is not kept.
+    colours along the top of the picture. ``transfer`` optimises the whole canvas and keeps its middle:
+    the band falls on the border.
     """
     if not pad:
         return x

@@ -4,7 +4,7 @@ The style loss says how well x matches the painting *for the network*; it cannot
 artefacts the network is blind to. These image statistics can (each on x [1, 3, H, W] in [0, 1]):
 
     colour_outliers   fraction of pixels of x whose colour is far from every colour of content ∪ style
-    edge_band         mean squared neighbour difference in the top rows / the same in the rest of the picture
+    edge_band         mean squared neighbour difference in the top rows / the same in the rows just below
     high_frequency    share of the picture's energy (about its mean) in the finest checkerboard-like detail
     layout_similarity correlation of x and the content at 32 px, luminance: is the photo still there?
 """
@@ -47,7 +47,7 @@ def _neighbour_energy(x: torch.Tensor) -> torch.Tensor:
 
 
 def edge_band(x, rows: int = 3, side: str = "top") -> float:
-    """Mean neighbour energy of the ``rows`` outermost rows (or columns) on ``side`` / that of the interior.
+    """Mean neighbour energy of the ``rows`` outermost rows (or columns) on ``side`` / that of the next 3 x ``rows``.
 
     About 1 for a picture without a frame; a band of coloured pixels along that edge gives several times more.
     """
@@ -56,9 +56,9 @@ def edge_band(x, rows: int = 3, side: str = "top") -> float:
         raise ValueError(f"side must be 'top', 'bottom', 'left' or 'right', got {side!r}")
     e = _neighbour_energy(x)                                 # [B, H, W]
     e = {"top": e, "bottom": e.flip(1), "left": e.transpose(1, 2), "right": e.transpose(1, 2).flip(1)}[side]
-    if e.shape[1] <= 4 * rows:
+    if e.shape[1] < 4 * rows + 2:
         raise ValueError(f"the picture ({list(x.shape[-2:])}) is too small for an edge band of {rows} rows")
-    return (e[:, :rows].mean() / e[:, 2 * rows:-2 * rows].mean().clamp(min=1e-12)).item()
+    return (e[:, :rows].mean() / e[:, rows:4 * rows].mean().clamp(min=1e-12)).item()
 
 
 def high_frequency(x) -> float:
