@@ -109,7 +109,9 @@ def test_transfer_styles_the_content_picture(model, paintings, painting):
     image, history = style.transfer(content, style_image, model, size=128, steps=60, quiet=True, live=False)
     assert image.shape[:2] == (1, 3) and max(image.shape[-2:]) == 128
     assert torch.isfinite(image).all() and image.min() >= 0 and image.max() <= 1
-    assert history["style"][0] / history["style"][-1] >= 10, "the style loss must fall at least 10x"
+    # the clean recipe's beta is 0.4x the plain one: 5-6x here, 14x at 256 px / 200 evaluations
+    # (the plain recipe's 10x is checked in test_clean_recipe_has_no_band_along_the_top_with_starry_night)
+    assert history["style"][0] / history["style"][-1] >= 4, "the style loss must fall at least 4x"
     c = style._pixels(content, 128)
     # at block7 every other picture is far from the content (a noise image scores like the painting),
     # so "well below" = at most 70% of the painting's own content loss; the tabby stays recognisable
@@ -300,7 +302,6 @@ def artefact_stats(model, style_image, recipe):
     content = sample_image("chelsea")
     image, history = style.transfer(content, style_image, model, recipe=recipe, **ARTEFACT_RUN)
     stats = style_checks.report(image, style._pixels(content, 128), style._pixels(style_image, 128))
-    print(recipe, {k: round(v, 3) for k, v in stats.items()}, "style loss fell", history["style"][0] / history["style"][-1])
     return stats, history
 
 
@@ -316,6 +317,7 @@ def test_clean_recipe_passes_the_artefact_statistics_the_plain_one_fails(model):
 
 def test_clean_recipe_has_no_band_along_the_top_with_starry_night(model, paintings):
     starry = next(p for p in paintings if p.stem == "starry_night")
-    plain, _ = artefact_stats(model, starry, "plain")
+    plain, history = artefact_stats(model, starry, "plain")
     clean, _ = artefact_stats(model, starry, "clean")
+    assert history["style"][0] / history["style"][-1] >= 10, "the slide's loss: the style loss falls at least 10x"
     assert plain["edge_band_top"] > 2.0 and clean["edge_band_top"] < 1.4
