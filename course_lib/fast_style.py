@@ -44,7 +44,8 @@ class CheckpointError(ValueError):
 class FastStyleConfig:
     """Training settings; stored in every checkpoint with the architecture (channels, residual_blocks).
 
-    Layers and layer weights are notebook 06's. beta/alpha is 100x smaller than there: Gatys starts
+    Layers and layer weights are notebook 06's. beta/alpha is 50x smaller than its plain beta (10x smaller
+    than its clean default; the TV term here plays the clean recipe's part): Gatys starts
     x at the photo, whereas f_W starts random and must learn to keep the photo's layout; 1e3 makes
     style and content terms about 2:1 at the start of training.
     """

@@ -104,6 +104,22 @@ DEFAULT_LAYERS = {
 }
 DEFAULT_LAYERS["vgg16"] = DEFAULT_LAYERS["vgg19"]
 
+# recipe="plain" is the slide's L_total with the beta above. recipe="clean" (the default) adds, per
+# network: beta scaled by ``beta_scale``, a total-variation term tv_weight = alpha * ``tv`` (squared
+# neighbour differences, ``tv_loss``) and a canvas ``pad`` px larger on every side (see ``_frame``).
+# EfficientNet-Lite0, measured with ``course_lib.style_checks`` on chelsea + swirls / Starry Night
+# (256 px, 200 evaluations; numbers in notebook 06): its stride-2 stem and depthwise convolutions
+# let pixel-sized speckle through unseen (colours in neither image, high-frequency energy 10x the
+# photo's) - the TV term removes it; the style overwhelmed the cat at the plain beta - 0.4 of it
+# keeps the cat and still paints it; the TensorFlow "same" padding leaves a coloured band on the
+# top rows - on a canvas 16 px larger it falls on the border, which is cut off. (Tried and not kept:
+# random 1-2 px shifts between L-BFGS rounds, a sigmoid or blurred parameterisation of x, a border
+# that passes no gradient: no better, the cat lost, or the style diluted.) VGG has no stride-2
+# convolutions: only the border.
+CLEAN = {"efficientnet_lite0": dict(beta_scale=0.4, tv=50.0, pad=16)}
+CLEAN_OTHER = dict(beta_scale=1.0, tv=0.0, pad=16)
+RECIPES = ("clean", "plain")
+
 
 @dataclass
 class StyleConfig:
@@ -134,9 +150,17 @@ def default_layers(model: CourseModel):
     return DEFAULT_LAYERS[model.name]
 
 
-def default_beta(model: CourseModel, size: int, alpha: float = 1.0) -> float:
-    """The default beta for ``alpha`` at image size ``size``: beta/alpha of ``DEFAULT_LAYERS`` times (size/256)^2."""
-    return alpha * default_layers(model)[2] * (size / 256) ** 2
+def recipe_defaults(model: CourseModel, recipe: str = "clean") -> dict:
+    """{"beta_scale", "tv", "pad"} of ``recipe`` for ``model``: "plain" is the slide's loss, "clean" see ``CLEAN``."""
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe must be one of {', '.join(map(repr, RECIPES))}, got {recipe!r}")
+    return dict(beta_scale=1.0, tv=0.0, pad=0) if recipe == "plain" else CLEAN.get(model.name, CLEAN_OTHER)
+
+
+def default_beta(model: CourseModel, size: int, alpha: float = 1.0, recipe: str = "clean") -> float:
+    """The default beta for ``alpha`` at image size ``size``: beta/alpha of ``DEFAULT_LAYERS`` times (size/256)^2,
+    times the recipe's ``beta_scale``."""
+    return alpha * default_layers(model)[2] * (size / 256) ** 2 * recipe_defaults(model, recipe)["beta_scale"]
 
 
 def _pixels(image, size: int) -> torch.Tensor:
@@ -170,10 +194,10 @@ def keep_colours(x: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
 
 
 def transfer(content, style=None, model: CourseModel | None = None, content_layers=None, style_layers=None,
-             alpha: float = 1.0, beta: float | None = None, style_weights=None, tv_weight: float = 0.0,
+             alpha: float = 1.0, beta: float | None = None, style_weights=None, tv_weight: float | None = None,
              steps: int | None = None, optimizer: str = "lbfgs", init: str = "content", size: int | None = None,
              preserve_colour: bool = False, live: bool = True, quiet: bool = False, seed: int = 0,
-             config: StyleConfig | None = None) -> TransferResult:
+             recipe: str = "clean", pad: int | None = None, config: StyleConfig | None = None) -> TransferResult:
     """x minimising L_total = alpha L_content + beta L_style + tv_weight TV (slide: Artistic Style #7).
 
     content: image (path, URL, PIL, ...) whose layout x keeps; style: one image, a list of
@@ -181,6 +205,9 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
     style reconstruction. optimizer "lbfgs" (``steps`` = loss evaluations) or "adam";
     init "content", "noise" or "style". ``preserve_colour``: style only the luminance and
     keep the content's colours. Ctrl-C returns the current image; divergence the last good one.
+    recipe "clean" (default) or "plain" (the slide's loss alone) sets the defaults of beta,
+    ``tv_weight`` and ``pad`` (x is optimised on a canvas ``pad`` px larger, a mirror-image border,
+    then cut out); see ``CLEAN``.
     """
     config = config or StyleConfig()
     model = model or _bundled_model()
@@ -189,12 +216,19 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
         d_content, d_style, _ = default_layers(model)
         content_layers = d_content if content_layers is None else content_layers
         style_layers = d_style if style_layers is None else style_layers
-        beta = default_beta(model, size, alpha) if beta is None else beta
+        beta = default_beta(model, size, alpha, recipe) if beta is None else beta
+    chosen = recipe_defaults(model, recipe)  # also checks the recipe's name
+    tv_weight = alpha * chosen["tv"] if tv_weight is None else tv_weight
+    pad = chosen["pad"] if pad is None else pad
     content_layers, style_layers = list(content_layers), list(style_layers)
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
     if init not in ("content", "noise", "style"):
         raise ValueError(f"init must be 'content', 'noise' or 'style', got {init!r}")
+    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
+        raise ValueError(f"pad must be a whole number of pixels >= 0, got {pad!r}")
+    if not tv_weight >= 0:
+        raise ValueError(f"tv_weight must be >= 0, got {tv_weight!r}")
     for name in content_layers + style_layers:
         model.layer(name)  # UnknownNameError listing the valid names
     if not (alpha and content_layers) and not (beta and style_layers and style is not None):
@@ -215,14 +249,14 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
     w_content = {l: 1.0 for l in content_layers}
     w_style = {l: 1.0 / max(1, len(style_layers)) for l in style_layers}
     with torch.no_grad():
-        C = features(c_in, content_layers) if alpha and content_layers else {}
-        A_list = [{l: gram_matrix(F_l)[0] for l, F_l in features(a, style_layers).items()}  # A^l [N_l, N_l]
+        C = features(_frame(c_in, pad), content_layers) if alpha and content_layers else {}
+        A_list = [{l: gram_matrix(F_l)[0] for l, F_l in features(_frame(a, pad), style_layers).items()}  # A^l [N_l, N_l]
                   for a in a_list] if beta and style_layers else []
 
     generator = torch.Generator().manual_seed(seed)
     x0 = {"content": c_in, "noise": torch.rand(c.shape, generator=generator),
           "style": torch.nn.functional.interpolate(a_list[0], size=c.shape[-2:], mode="bilinear") if a_list else c_in}[init]
-    x = x0.clone().to(model.device).requires_grad_(True)
+    x = _frame(x0, pad).clone().to(model.device).requires_grad_(True)  # the canvas: x with a border of ``pad`` px
     history = {"total": [], "content": [], "style": [], "tv": []}
 
     def loss_of(x):
@@ -250,11 +284,27 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
         else:
             _lbfgs(x, loss_of, run, steps)
     x = (run.best_image(x) if optimizer == "adam" else x.detach()).clamp(0, 1).cpu()
+    x = x[..., pad:x.shape[-2] - pad, pad:x.shape[-1] - pad]  # [1, 3, H, W]: the border is dropped
     for key in history:
         del history[key][len(run.history):]  # drop the values of a diverged evaluation
     if preserve_colour:
         x = keep_colours(x, c)
     return TransferResult(x, history)
+
+
+def _frame(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """x [B, 3, H, W] in a ``pad`` px mirror-image border: the canvas [B, 3, H + 2 pad, W + 2 pad].
+
+    The stride-2 TensorFlow "same" convolutions pad one-sidedly (nothing on top, a row at the bottom),
+    so the top rows of the feature maps are unlike the rest and their style gradient paints a band of
+    colours along the top of the picture. ``transfer`` optimises the whole canvas and keeps its middle:
+    the band falls on the border.
+    """
+    if not pad:
+        return x
+    if pad >= min(x.shape[-2:]):
+        raise ValueError(f"pad = {pad} px must be smaller than the image ({list(x.shape[-2:])})")
+    return torch.nn.functional.pad(x, (pad,) * 4, mode="reflect")  # [B, 3, H + 2 pad, W + 2 pad]
 
 
 class _Stop(Exception):
@@ -313,11 +363,11 @@ def layer_grid(image, kind: str = "style", model: CourseModel | None = None, lay
         if kind == "style":
             used = layers[:k]
             result = transfer(image, image, model, content_layers=[], style_layers=used, alpha=0, beta=1,
-                              steps=steps, init="noise", size=size, live=False, quiet=quiet)
+                              steps=steps, init="noise", size=size, live=False, quiet=quiet, recipe="plain")
         else:
             used = layers[k - 1:k]
             result = transfer(image, None, model, content_layers=used, style_layers=[], alpha=1, beta=0,
-                              steps=steps, init="noise", size=size, live=False, quiet=quiet)
+                              steps=steps, init="noise", size=size, live=False, quiet=quiet, recipe="plain")
         images.append(result.image)
         titles.append(f"{letter}: style of {used[0]}..{used[-1]}" if kind == "style" and k > 1 else f"{letter}: {kind} of {used[-1]}")
     return images, titles

@@ -176,3 +176,11 @@ def test_shipped_checkpoint_lowers_the_style_loss(model, name):
         before = fs.style_loss_of(model, x, style, fast.config, 128)
         after = fs.style_loss_of(model, fast.stylise(x), style, fast.config, 128)
         assert after < 0.5 * before, (photo, before, after)
+
+
+@pytest.mark.parametrize("name", fs.shipped_styles())
+def test_shipped_networks_were_trained_with_todays_loss(name):
+    """Change the perceptual loss (layers, weights, TV) and this fails: re-train with scripts/train_fast_style.py."""
+    trained, today = fs.load_shipped(name).config, fs.FastStyleConfig()
+    for key in ("alpha", "beta", "gamma", "content_layers", "style_layers", "channels", "residual_blocks"):
+        assert getattr(trained, key) == type(getattr(trained, key))(getattr(today, key)), key
