@@ -118,7 +118,7 @@ def lab(tmp_path_factory):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(value))
     env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "JUPYTER_CONFIG_DIR")}
-    env.update(COURSE_LIB_QUICK="1", JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+    env.update(COURSE_LIB_QUICK="1", COURSE_LIB_TESTING="1", JUPYTER_RUNTIME_DIR=str(home / "runtime"),
                JUPYTER_CONFIG_DIR=str(home / "config"), PYTHONUNBUFFERED="1")
     port, token = free_port(), secrets.token_hex(16)
     log = open(home / "jupyter.log", "w")
