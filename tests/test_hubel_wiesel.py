@@ -111,3 +111,19 @@ def test_trained_net_goes_from_simple_to_complex(model):
         profiles = [experiment.profile(layer, c, pref, n=25)[1] for c, _, pref in units]
         invariance[layer] = sum(map(position_invariance, profiles)) / len(profiles)
     assert invariance["stem"] < 0.15 < invariance["block6"]
+
+
+def test_tuning_is_the_best_response_over_positions():
+    experiment = HubelWieselExperiment(edge_cells(), SMALL)
+    sweep = torch.tensor([[[1.0], [5.0], [0.0]], [[2.0], [2.0], [2.0]]])  # [2 angles, 3 positions, 1 channel]
+    experiment._sweeps["simple"] = sweep
+    assert experiment.tuning("simple").tolist() == [[5.0, 2.0]]          # the max over positions, not the mean
+
+
+@pytest.mark.parametrize("n", [3, 5, 7, 9])
+def test_osi_odd_angle_count_takes_the_angle_just_under_90_degrees(n):
+    tuning = torch.zeros(n)
+    tuning[0], tuning[n // 2], tuning[(n + 1) // 2] = 4.0, 1.0, 0.0     # the two angles nearest 90°: 90 -+ 90/n
+    assert angles(n)[n // 2] < 90 < angles(n)[(n + 1) // 2]
+    assert orientation_selectivity_index(tuning).item() == pytest.approx(3 / 5)   # R_orth at n // 2 steps
+    assert orientation_selectivity_index(tuning.roll(2)).item() == pytest.approx(3 / 5)   # wherever the preferred angle is
