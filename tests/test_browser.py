@@ -288,6 +288,7 @@ def test_notebook_runs_and_widgets_respond(lab, browser_context, notebook):
             steps = [(cell_with_control(cells, label, notebook.name), label) for label in STEPS[notebook.stem]]
         else:
             steps = [(entry, None) for entry in cells[:MAX_INTERACTIONS]]
+        assert steps, f"{notebook.name}: no cell shows an image together with a slider or dropdown to move"
         for (index, cell), label in steps:
             cell.scroll_into_view_if_needed()
             before = image_signature(cell)
