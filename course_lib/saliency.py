@@ -140,7 +140,7 @@ def compare(model, x: torch.Tensor, target) -> dict:
 
 def pairwise_correlation(maps: dict) -> dict:
     """{(a, b): Pearson r} between the saliency maps M of every pair of methods."""
-    flat = {name: w.flatten() for name, w in maps.items()}
+    flat = {name: saliency_map(w).flatten() for name, w in maps.items()}
     names = list(flat)
     return {(a, b): torch.corrcoef(torch.stack([flat[a], flat[b]]))[0, 1].item()
             for i, a in enumerate(names) for b in names[i + 1:]}
