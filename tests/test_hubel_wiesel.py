@@ -86,11 +86,12 @@ def test_efficientnet_sweep_shapes_and_no_hooks_left(model):
     cfg = HubelWieselConfig(size=48, n_angles=6, n_positions=2)
     experiment = HubelWieselExperiment(model, cfg)
     assert experiment.sweep("stem").shape == (6, 2, 32)
-    freq = experiment.frequency_tuning("stem", 0, [2, 4, 8], n_phases=4)
-    pref = experiment.angles[experiment.tuning("stem")[0].argmax()].item()
-    by_hand = [max(unit_responses(model, oriented_grating(48, pref, f, k * math.pi / 2)[None], "stem")[0, 0].item()
+    c, _, pref = experiment.ranking("stem", k=1)[0]          # a unit that responds to bars
+    freq = experiment.frequency_tuning("stem", c, [2, 4, 8], n_phases=4)
+    by_hand = [max(unit_responses(model, oriented_grating(48, pref, f, k * math.pi / 2)[None], "stem")[0, c].item()
                    for k in range(4)) for f in (2, 4, 8)]     # the best over 4 phases, one grating at a time
     assert freq.shape == (3,) and freq.tolist() == pytest.approx(by_hand, abs=1e-5)
+    assert len(set(by_hand)) == 3 and max(by_hand) > 0      # distinct, non-zero: the check can tell a mix-up
     fig = experiment.show("stem", 3, angle=30, position=1.0)
     plt.close(fig)
     assert hook_count(model.net) == 0
