@@ -3,12 +3,15 @@ notebooks copy those references' bodies: "the solution passes" therefore only gu
 Here every reference is checked against something that did not make it: autograd, a literal value
 computed by hand, or a second formulation of the same formula (deliberately written differently)."""
 import math
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from course_lib import dream, exercises, hooks, hubel_wiesel, style, transposed
+
+ROOT = Path(__file__).resolve().parents[1]
 
 RULES = hooks.RELU_BACKWARD_RULES
 
@@ -132,3 +135,16 @@ def test_tv_loss_literal_value_and_difference_kernels():
     dy = F.conv2d(x.flatten(0, 1)[:, None], torch.tensor([[[[-1.0], [1.0]]]], dtype=torch.float64))
     dx = F.conv2d(x.flatten(0, 1)[:, None], torch.tensor([[[[-1.0, 1.0]]]], dtype=torch.float64))
     assert style.tv_loss(x).item() == pytest.approx((dy**2).sum().item() + (dx**2).sum().item())
+
+
+@pytest.mark.parametrize("n", [3, 5, 7, 12])
+def test_solution_notebook_osi_agrees_with_the_library_for_odd_angle_counts(n):
+    """The checker's cases have even n only; the solution, the library and notebook 01 take n // 2 steps."""
+    import nbformat
+
+    solution = nbformat.read(ROOT / "notebooks" / "exercises" / "solutions" / "01_hubel_wiesel.ipynb", as_version=4)
+    (source,) = [c.source for c in solution.cells if "def orientation_selectivity_index" in c.source]
+    namespace = {"torch": torch}
+    exec(source, namespace)
+    tuning = torch.rand(5, n, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
+    assert torch.allclose(namespace["orientation_selectivity_index"](tuning), hubel_wiesel.orientation_selectivity_index(tuning))
