@@ -4,9 +4,13 @@
 * ``image_picker``: a dropdown of offline samples plus a file upload and a URL box.
 * ``readable_errors``: inside a widget callback, turns course_lib errors into a short red
   message in the widget's output instead of a traceback (the lecture must not fail in class).
+  Under test (``COURSE_LIB_TESTING=1``) it re-raises, unless the error was declared with
+  ``expect=`` or ``expected_error`` (a deliberate bad-input demonstration), which must then come.
 """
 import html
 import io
+import os
+import re
 from contextlib import contextmanager
 
 import matplotlib.pyplot as plt
@@ -79,19 +83,83 @@ def error_html(error: Exception) -> str:
     return f'<div style="color:#b00020;font-weight:bold">⚠ {html.escape(type(error).__name__)}: {html.escape(str(error))}</div>'
 
 
+READABLE = (ValueError, KeyError, IndexError, RuntimeError, OSError)   # shown as one red line in class
+_declared = []   # stack of [kinds, match, errors seen] opened by ``expected_error``
+
+
+def testing() -> bool:
+    """True under the test suite: ``COURSE_LIB_TESTING=1`` (set by ``./run.sh test`` and the root conftest.py)."""
+    return os.environ.get("COURSE_LIB_TESTING", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _kinds(expect) -> tuple:
+    return () if expect is None else expect if isinstance(expect, tuple) else (expect,)
+
+
+def _fits(error, kinds, match) -> bool:
+    return isinstance(error, kinds) and (match is None or re.search(match, str(error)) is not None)
+
+
+def _names(kinds) -> str:
+    return " or ".join(k.__name__ for k in kinds)
+
+
 @contextmanager
-def readable_errors(output=None):
-    """Show a course_lib error as one red line (in ``output`` if given) and carry on."""
+def readable_errors(output=None, expect=None, match=None):
+    """Show a course_lib error as one red line (in ``output`` if given) and carry on.
+
+    In class (and in the gallery) every ValueError, KeyError, IndexError, RuntimeError and OSError
+    becomes the red line. Under test (``testing()``) the red line is shown and the error re-raised,
+    so nbval fails the cell: a broken widget callback cannot hide behind the message. Deliberate
+    bad-input demonstrations say which error they expect, and under test that error must come:
+
+        with readable_errors(expect=ImageError):          # the block itself is the demonstration
+            load_image(b"not a picture")
+        with expected_error(ValueError, match="out of range"):
+            filter_picker.value = 999                      # the widget's callback shows the error
+
+    ``match`` (a regular expression searched in the message) narrows ``expect`` further.
+    """
     from IPython.display import HTML, display
 
+    expected = _kinds(expect)
     try:
         yield
-    except (ValueError, KeyError, IndexError, RuntimeError, OSError) as e:
+    except READABLE + expected + sum((entry[0] for entry in _declared), ()) as e:
         if output is not None:
             with output:
                 display(HTML(error_html(e)))
         else:
             display(HTML(error_html(e)))
+        declared = bool(expected) and _fits(e, expected, match)
+        for kinds, pattern, seen in reversed(_declared):
+            if not declared and _fits(e, kinds, pattern):
+                seen.append(e)
+                declared = True
+        if testing() and not declared:
+            raise
+    else:
+        if expected and testing():
+            raise AssertionError(f"a deliberate bad-input demonstration expected {_names(expected)}"
+                                 + (f" matching {match!r}" if match else "") + ", but no error came")
+
+
+@contextmanager
+def expected_error(expect, match=None):
+    """Declare that the widget callbacks run inside this block show ``expect`` through ``readable_errors``.
+
+    For demonstrations that set a widget to a bad value: in class nothing changes; under test the
+    declared error must have reached ``readable_errors`` at least once, and any other error fails.
+    """
+    entry = (_kinds(expect), match, [])
+    _declared.append(entry)
+    try:
+        yield
+    finally:
+        _declared.remove(entry)
+    if testing() and not entry[2]:
+        raise AssertionError(f"a deliberate bad-input demonstration expected {_names(entry[0])}"
+                             + (f" matching {match!r}" if match else "") + " from a widget callback, but none came")
 
 
 def image_picker(default="chelsea", kinds=("photo", "style"), description=None):

@@ -11,7 +11,8 @@ firing rate: R = max(F^l_c(stimulus) - F^l_c(blank), 0).
     orientation selectivity index  OSI = (R_pref - R_orth) / (R_pref + R_orth)
 
 with R_orth the response 90° away from the preferred orientation (0: untuned, 1: fires for one
-orientation only). Stimuli: bars and sinusoidal gratings in [0, 1]; orientation θ is counted
+orientation only): n_angles // 2 steps of 180°/n_angles away. For an odd n_angles no angle lies at
+90°; the two nearest are equally near (90° -+ 90°/n), and we take the one just under 90°. Stimuli: bars and sinusoidal gratings in [0, 1]; orientation θ is counted
 anticlockwise from horizontal, positions in pixels from the image centre, across the bar.
 """
 import math
@@ -80,7 +81,7 @@ def orientation_selectivity_index(tuning: torch.Tensor, eps: float = 1e-8) -> to
     (slide: Модель Hubel & Weisel; the index of orientation tuning used since Hubel & Wiesel.)"""
     n = tuning.shape[-1]
     pref = tuning.argmax(dim=-1, keepdim=True)                   # [..., 1]
-    orth = (pref + round(n / 2)) % n                             # 90° away (the nearest angle for odd n)
+    orth = (pref + n // 2) % n                                   # 90° away; odd n: the angle just under 90°
     R_pref, R_orth = tuning.gather(-1, pref)[..., 0], tuning.gather(-1, orth)[..., 0]
     return (R_pref - R_orth) / (R_pref + R_orth + eps)
 

@@ -119,7 +119,7 @@ def lab(tmp_path_factory):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(value))
     env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "JUPYTER_CONFIG_DIR")}
-    env.update(COURSE_LIB_QUICK="1", JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+    env.update(COURSE_LIB_QUICK="1", COURSE_LIB_TESTING="1", JUPYTER_RUNTIME_DIR=str(home / "runtime"),
                JUPYTER_CONFIG_DIR=str(home / "config"), PYTHONUNBUFFERED="1")
     port, token = free_port(), secrets.token_hex(16)
     log = open(home / "jupyter.log", "w")
@@ -296,6 +296,7 @@ def test_notebook_runs_and_widgets_respond(lab, browser_context, notebook):
             steps = [(cell_with_control(cells, label, name), label) for label in STEPS[key]]
         else:
             steps = [(entry, None) for entry in cells[:MAX_INTERACTIONS]]
+        assert steps, f"{notebook.name}: no cell shows an image together with a slider or dropdown to move"
         for (index, cell), label in steps:
             cell.scroll_into_view_if_needed()
             before = image_signature(cell)

@@ -203,3 +203,41 @@ def test_pushed_up_lists_the_classes_that_rose_most(model, photo):
     with torch.no_grad():
         rise = model.net(model.to_input(after)) - model.net(model.to_input(photo))
     assert top[0][1] == pytest.approx(rise.max().item(), abs=1e-4)
+
+
+# ---- the formulas on hand-made inputs (each test fails on a deliberate error that the others miss) ----
+
+def test_class_objective_sums_over_a_batch():
+    scores = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])         # [N = 2, 3 classes]
+    image = torch.ones(2, 3, 2, 2)                                      # ||I||^2 = 24
+    assert class_objective(scores, 2, image, l2=0.5).item() == pytest.approx(3 + 6 - 0.5 * 24)   # not (3 + 6) / 2
+
+
+class _FakeNet:
+    """Stands in for a CourseModel: known activations A [1, 2, 1, 3] and known class scores."""
+    categories = [f"class {i}" for i in range(10)]
+    A = torch.tensor([[[[1.0, -1.0, 0.0]], [[-1.0, 1.0, 3.0]]]])
+    scores = torch.arange(10.0)[None] * 10 + 1                          # S_c = 10 c + 1, [1, 10]
+
+    def layer(self, name):
+        return name
+
+    def features(self, x, layer):
+        return {layer: self.A * x.sum()}                                # x.sum() = 1 below
+
+    def net(self, x):
+        return self.scores * x.sum()
+
+
+def test_layer_objective_is_the_mean_squared_activation():
+    x = torch.ones(1, 1, 1, 1)
+    assert dream.layer_objective(_FakeNet(), "block2")(x).item() == pytest.approx((1 + 1 + 0 + 1 + 1 + 9) / 6)
+    # one channel: (1 + 1 + 9) / 3, not the plain mean (-1 + 1 + 3) / 3
+    assert dream.layer_objective(_FakeNet(), "block2", channel=1)(x).item() == pytest.approx(11 / 3)
+
+
+def test_random_class_objective_picks_a_new_class_each_step():
+    objective = dream.random_class_objective(_FakeNet(), torch.Generator().manual_seed(0))
+    values = [objective(torch.ones(1, 1, 1, 1)).item() for _ in range(40)]
+    assert all((v - 1) % 10 == 0 and 1 <= v <= 91 for v in values)    # one class's S_c, the others zeroed
+    assert len(set(values)) >= 6                                        # not always the same class (40 draws of 10)

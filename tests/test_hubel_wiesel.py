@@ -1,3 +1,5 @@
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -84,8 +86,12 @@ def test_efficientnet_sweep_shapes_and_no_hooks_left(model):
     cfg = HubelWieselConfig(size=48, n_angles=6, n_positions=2)
     experiment = HubelWieselExperiment(model, cfg)
     assert experiment.sweep("stem").shape == (6, 2, 32)
-    freq = experiment.frequency_tuning("stem", 0, [2, 4, 8], n_phases=4)
-    assert freq.shape == (3,) and (freq >= 0).all()
+    c, _, pref = experiment.ranking("stem", k=1)[0]          # a unit that responds to bars
+    freq = experiment.frequency_tuning("stem", c, [2, 4, 8], n_phases=4)
+    by_hand = [max(unit_responses(model, oriented_grating(48, pref, f, k * math.pi / 2)[None], "stem")[0, c].item()
+                   for k in range(4)) for f in (2, 4, 8)]     # the best over 4 phases, one grating at a time
+    assert freq.shape == (3,) and freq.tolist() == pytest.approx(by_hand, abs=1e-5)
+    assert len(set(by_hand)) == 3 and max(by_hand) > 0      # distinct, non-zero: the check can tell a mix-up
     fig = experiment.show("stem", 3, angle=30, position=1.0)
     plt.close(fig)
     assert hook_count(model.net) == 0
@@ -111,3 +117,19 @@ def test_trained_net_goes_from_simple_to_complex(model):
         profiles = [experiment.profile(layer, c, pref, n=25)[1] for c, _, pref in units]
         invariance[layer] = sum(map(position_invariance, profiles)) / len(profiles)
     assert invariance["stem"] < 0.15 < invariance["block6"]
+
+
+def test_tuning_is_the_best_response_over_positions():
+    experiment = HubelWieselExperiment(edge_cells(), SMALL)
+    sweep = torch.tensor([[[1.0], [5.0], [0.0]], [[2.0], [2.0], [2.0]]])  # [2 angles, 3 positions, 1 channel]
+    experiment._sweeps["simple"] = sweep
+    assert experiment.tuning("simple").tolist() == [[5.0, 2.0]]          # the max over positions, not the mean
+
+
+@pytest.mark.parametrize("n", [3, 5, 7, 9])
+def test_osi_odd_angle_count_takes_the_angle_just_under_90_degrees(n):
+    tuning = torch.zeros(n)
+    tuning[0], tuning[n // 2], tuning[(n + 1) // 2] = 4.0, 1.0, 0.0     # the two angles nearest 90°: 90 -+ 90/n
+    assert angles(n)[n // 2] < 90 < angles(n)[(n + 1) // 2]
+    assert orientation_selectivity_index(tuning).item() == pytest.approx(3 / 5)   # R_orth at n // 2 steps
+    assert orientation_selectivity_index(tuning.roll(2)).item() == pytest.approx(3 / 5)   # wherever the preferred angle is

@@ -7,6 +7,7 @@ import torchvision
 
 from course_lib import ModelUnavailableError, UnknownNameError, load_model, sample_image
 from course_lib.efficientnet_lite import EfficientNetLite0, weights_path
+from course_lib.config import resolve_device
 from course_lib.hooks import hook_count
 from course_lib.models import MODEL_NAMES, cached_weights_path
 
@@ -113,7 +114,13 @@ def test_classic_net_loads_from_the_torch_hub_cache(offline_torch_home, name, bu
     assert model.net(torch.zeros(1, 3, 64, 64)).shape == (1, 1000)
 
 
-def test_device_auto_falls_back_to_cpu_without_cuda(model):
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
-    assert model.device.type == "cpu"
+@pytest.mark.parametrize("cuda, expected", [(False, "cpu"), (True, "cuda")])
+def test_device_auto_means_cuda_when_present_else_cpu(monkeypatch, cuda, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)   # the "model" fixture forces "cpu": test "auto" here
+    assert resolve_device("auto").type == expected and resolve_device(None).type == expected
+    assert resolve_device("cpu").type == "cpu"                      # an explicit device is kept
+
+
+def test_load_model_auto_falls_back_to_cpu_without_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert load_model().device.type == "cpu"
