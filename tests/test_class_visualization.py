@@ -119,3 +119,21 @@ def test_distill_picture_is_less_noisy_than_the_slide_picture(model):
     slide, _ = class_visualization(model, "goldfish", config=ClassVisConfig(steps=30, size=96, jitter=4, blur_every=0), quiet=True)
     distill, _ = class_visualization(model, "goldfish", config=class_config("distill", steps=30, size=96), quiet=True)
     assert high_frequency_share(distill) < 0.5 * high_frequency_share(slide)
+
+
+# ---- the independent judge (benchmarks/judge.py): a second ImageNet network, never used to make pictures -
+
+def test_the_judge_is_a_working_second_network():
+    judge_module = pytest.importorskip("benchmarks.judge")
+    try:
+        judge = judge_module.Judge()
+    except judge_module.JudgeUnavailable as e:
+        pytest.skip(str(e))
+    from course_lib import sample_image
+    from course_lib.images import image_to_tensor
+
+    coffee = image_to_tensor(sample_image("coffee"))
+    assert judge.top(coffee, 1)[0][0] == "espresso"
+    assert judge.rank(coffee, judge.categories.index("espresso")).item() == 0
+    cat = image_to_tensor(sample_image("chelsea"))
+    assert judge.top(cat, 1)[0][0] in {"tabby", "tiger cat", "Egyptian cat"}
