@@ -42,7 +42,7 @@ ANIMAL_CLASSES = range(0, 398)    # ImageNet: 'tench' ... 'puffer'
 class ClassVisConfig:
     recipe: str = "slide"      # "slide": pixels, gradient steps; "distill": Olah et al. 2017 (feature_vis.py)
     steps: int = lecture_or_quick(200, 8)
-    lr: float = 0.05           # slide: mean step in network-input units (gradient normalised); distill: Adam's
+    lr: float = 0.05           # mean step (gradient normalised): slide in network-input units, distill on Z
     l2: float = 0.003          # lambda of the slide
     size: int = lecture_or_quick(224, 64)
     jitter: int = lecture_or_quick(16, 2)      # addition: random roll, pixels
@@ -52,6 +52,7 @@ class ClassVisConfig:
     decorrelate: bool = False  # distill: colours in the decorrelated space of natural photos
     scale: float = 0.0         # distill: random rescale by 1 +- scale at each step
     rotate: float = 0.0        # distill: random rotation by +- rotate degrees at each step
+    optimizer: str = "gradient"  # distill: "gradient" (the slide's normalised step) or "adam" (the paper's code)
 
 
 RECIPES = ("slide", "distill")
@@ -124,7 +125,9 @@ def _slide_ascent(model, c, cfg, generator, live, quiet):
 
 def _distill_ascent(model, c, cfg, generator, live, quiet):
     param = ImageParam(cfg.size, fourier=cfg.fourier, decorrelate=cfg.decorrelate, device=model.device)
-    optimiser = torch.optim.Adam([param.Z], lr=cfg.lr)
+    if cfg.optimizer not in ("gradient", "adam"):
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose 'gradient' or 'adam'")
+    optimiser = torch.optim.Adam([param.Z], lr=cfg.lr) if cfg.optimizer == "adam" else None
     scores_c = []
     with Optimisation(cfg.steps, f"class model '{model.categories[c]}' (distill)", live=live,
                       to_image=tensor_to_image, quiet=quiet) as run:
@@ -133,12 +136,16 @@ def _distill_ascent(model, c, cfg, generator, live, quiet):
             seen = random_transform(x, generator, cfg.jitter, cfg.scale, cfg.rotate)
             scores = model.net(model.to_input(seen))                         # [1, 1000]
             objective = class_objective(scores, c, model.to_input(x), cfg.l2)
-            optimiser.zero_grad()
-            (-objective).backward()                                          # Adam minimises
-            if not run.step(objective.item() if torch.isfinite(param.Z.grad).all() else float("nan"), x):
+            (g,) = torch.autograd.grad(objective, param.Z)                   # d objective / dZ
+            if not run.step(objective.item() if torch.isfinite(g).all() else float("nan"), x):
                 break
             scores_c.append(scores[0, c].item())
-            optimiser.step()
+            if optimiser is None:                                            # the slide's step, on Z
+                with torch.no_grad():
+                    param.Z += cfg.lr * g / (g.abs().mean() + 1e-12)
+            else:
+                param.Z.grad = -g                                            # Adam minimises
+                optimiser.step()
     with torch.no_grad():
         x = param.image()
     return run.best_image(x).clamp(0, 1), scores_c

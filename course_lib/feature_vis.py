@@ -17,8 +17,12 @@ What changes is *how the image is described* and *what the network sees* at each
   and rotated, T(x); the ascent then raises S_c(T(x)) for many T, and patterns that only
   work at one exact pixel position (noise) stop paying off.
 
-The optimiser is Adam on Z (as in the paper's code); ``dream.class_visualization(...,
-recipe="distill")`` runs it. Every trick is a switch, for the ablation in notebook 04.
+Steps: the slide's own rule, Z += lr * g / mean|g| with g = d objective / dZ. Then the 1/f
+weights act twice (chain rule, then the map back to pixels): a pixel-space step is the
+gradient filtered by w_f^2 ~ 1/f^2, a strong low-pass. The paper's code uses Adam, which
+equalises the step of every coefficient, so w_f only sets the amplitudes; on EfficientNet
+that leaves fine texture everywhere (``optimizer="adam"``, compared in notebook 04).
+``dream.class_visualization(..., recipe="distill")`` runs it; every trick is a switch.
 """
 import math
 from functools import cache

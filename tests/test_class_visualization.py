@@ -137,3 +137,11 @@ def test_the_judge_is_a_working_second_network():
     assert judge.rank(coffee, judge.categories.index("espresso")).item() == 0
     cat = image_to_tensor(sample_image("chelsea"))
     assert judge.top(cat, 1)[0][0] in {"tabby", "tiger cat", "Egyptian cat"}
+
+
+def test_distill_with_adam_and_a_bad_optimizer_name(model):
+    image, _ = class_visualization(model, "goldfish", config=class_config("distill", steps=3, size=32, optimizer="adam"), quiet=True)
+    assert image.shape == (1, 3, 32, 32)
+    with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):
+        class_visualization(model, "goldfish", config=class_config("distill", steps=3, size=32, optimizer="sgd"), quiet=True)
+    assert hook_count(model.net) == 0
