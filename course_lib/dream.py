@@ -42,7 +42,7 @@ ANIMAL_CLASSES = range(0, 398)    # ImageNet: 'tench' ... 'puffer'
 class ClassVisConfig:
     recipe: str = "slide"      # "slide": pixels, gradient steps; "distill": Olah et al. 2017 (feature_vis.py)
     steps: int = lecture_or_quick(200, 8)
-    lr: float = 0.05           # mean step (gradient normalised): slide in network-input units, distill on Z
+    lr: float = 0.05           # mean step (gradient normalised): slide in network-input units, distill before the sigmoid
     l2: float = 0.003          # lambda of the slide
     size: int = lecture_or_quick(224, 64)
     jitter: int = lecture_or_quick(16, 2)      # addition: random roll, pixels
@@ -63,7 +63,7 @@ def class_config(recipe: str = "slide", **overrides) -> ClassVisConfig:
     if recipe == "slide":
         base = ClassVisConfig()
     elif recipe == "distill":
-        base = ClassVisConfig(recipe="distill", steps=lecture_or_quick(200, 8), lr=0.05, l2=0.003,
+        base = ClassVisConfig(recipe="distill", steps=lecture_or_quick(200, 8), lr=0.1, l2=0.003,
                               jitter=lecture_or_quick(8, 2), blur_every=0, fourier=True, decorrelate=True,
                               scale=lecture_or_quick(0.1, 0.05), rotate=lecture_or_quick(10.0, 5.0))
     else:
@@ -141,8 +141,7 @@ def _distill_ascent(model, c, cfg, generator, live, quiet):
                 break
             scores_c.append(scores[0, c].item())
             if optimiser is None:                                            # the slide's step, on Z
-                with torch.no_grad():
-                    param.Z += cfg.lr * g / (g.abs().mean() + 1e-12)
+                param.step(g, cfg.lr)
             else:
                 param.Z.grad = -g                                            # Adam minimises
                 optimiser.step()

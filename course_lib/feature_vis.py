@@ -17,7 +17,8 @@ What changes is *how the image is described* and *what the network sees* at each
   and rotated, T(x); the ascent then raises S_c(T(x)) for many T, and patterns that only
   work at one exact pixel position (noise) stop paying off.
 
-Steps: the slide's own rule, Z += lr * g / mean|g| with g = d objective / dZ. Then the 1/f
+Steps: the slide's own rule, Z += s g with g = d objective / dZ, s chosen so that the picture
+moves by lr on average (mean |dy| = lr, y = M . irfft2(w * Z) before the sigmoid). Then the 1/f
 weights act twice (chain rule, then the map back to pixels): a pixel-space step is the
 gradient filtered by w_f^2 ~ 1/f^2, a strong low-pass. The paper's code uses Adam, which
 equalises the step of every coefficient, so w_f only sets the amplitudes; on EfficientNet
@@ -71,13 +72,21 @@ class ImageParam:
 
     def image(self) -> torch.Tensor:
         """[1, 3, H, W] in (0, 1)."""
+        return torch.sigmoid(self.colours(self.Z))
+
+    def colours(self, Z: torch.Tensor) -> torch.Tensor:
+        """The linear part, y = M . basis(Z), before the sigmoid. [1, 3, H, W]"""
         if self.fourier:
-            spectrum = torch.view_as_complex(self.Z) * self.weights                      # [1, 3, H, W/2+1]
+            spectrum = torch.view_as_complex(Z) * self.weights                           # [1, 3, H, W/2+1]
             y = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho")        # [1, 3, H, W]
         else:
-            y = self.Z
-        y = torch.einsum("ij,njhw->nihw", self.M, y)                                      # decorrelated -> RGB
-        return torch.sigmoid(y)
+            y = Z
+        return torch.einsum("ij,njhw->nihw", self.M, y)                                  # decorrelated -> RGB
+
+    @torch.no_grad()
+    def step(self, g: torch.Tensor, lr: float):
+        """Z += s g, with s such that the picture moves by ``lr`` on average (mean |dy| = lr, before the sigmoid)."""
+        self.Z += lr * g / (self.colours(g).abs().mean() + 1e-12)
 
 
 # ---- transformation robustness ---------------------------------------------------------
