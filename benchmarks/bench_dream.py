@@ -1,9 +1,9 @@
 """DeepDream and class-model visualisation on the bundled network (slides "Deep Dream #1-#4")."""
 import torch
 
-from benchmarks.harness import Bench
+from benchmarks.harness import Bench, Ratio
 from course_lib import load_model
-from course_lib.dream import ClassVisConfig, DreamConfig, class_visualization, deep_dream
+from course_lib.dream import ClassVisConfig, DreamConfig, class_config, class_visualization, deep_dream
 
 
 def _dream(width, height, octaves=4, steps=10, tile=512):
@@ -19,6 +19,17 @@ def _class_vis():
     return lambda: class_visualization(model, "goldfish", config=config, quiet=True)
 
 
+def _class_model(recipe):
+    """One class model with the recipe's lecture defaults (what notebook 04 makes per picture)."""
+    from course_lib import config as course_config
+
+    if course_config.QUICK:
+        raise RuntimeError("unset COURSE_LIB_QUICK: class models are timed at their lecture defaults")
+    model = load_model(device="cpu")
+    config = class_config(recipe)
+    return lambda: class_visualization(model, "goldfish", config=config, quiet=True)
+
+
 def benchmarks():
     return [
         Bench("DeepDream block10, 4 octaves x 10 steps", "320x240", lambda: _dream(320, 240), floor_s=5.0),
@@ -26,4 +37,8 @@ def benchmarks():
         Bench("DeepDream block10, 1 octave x 2 steps, tiles 400", "1600x1200", lambda: _dream(1600, 1200, 1, 2, tile=400), warmup=False),
         Bench("DeepDream block10, 1 octave x 2 steps, no tiles", "1600x1200", lambda: _dream(1600, 1200, 1, 2, tile=4096), warmup=False),
         Bench("class visualisation, 100 steps", "224x224", _class_vis),
+        # the cost of each recipe at its lecture defaults; one call each (repeats=1): a call is tens of seconds
+        Bench("class model, recipe slide, lecture defaults", "224x224", lambda: _class_model("slide"), repeats=1, warmup=False),
+        Bench("class model, recipe distill, lecture defaults", "224x224", lambda: _class_model("distill"), repeats=1, warmup=False),
+        Ratio("class model distill / slide", "class model, recipe distill, lecture defaults", "class model, recipe slide, lecture defaults"),
     ]

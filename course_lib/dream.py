@@ -17,7 +17,9 @@ must stay a photo, and the step size is then in pixels, whatever the network.
 
 Additions beyond the slides, each a switch: random jitter (roll) of the image,
 Gaussian blur, clipping to valid pixels, gradient normalisation (changes the speed,
-not the fixed points), octaves and tiling.
+not the fixed points), octaves and tiling. ``class_visualization(..., recipe="distill")``
+keeps the objective and changes the image's description and the steps, after Olah,
+Mordvintsev, Schubert, "Feature Visualization" (Distill 2017): see ``feature_vis.py``.
 """
 from dataclasses import dataclass, replace
 
@@ -26,6 +28,7 @@ import torch.nn.functional as F
 from torchvision.transforms.functional import gaussian_blur
 
 from .config import lecture_or_quick
+from .feature_vis import ImageParam, random_transform
 from .images import image_to_tensor, load_image, tensor_to_image
 from .i18n import tr
 from .i18n import tr
@@ -39,13 +42,36 @@ ANIMAL_CLASSES = range(0, 398)    # ImageNet: 'tench' ... 'puffer'
 
 @dataclass
 class ClassVisConfig:
+    recipe: str = "slide"      # "slide": pixels, gradient steps; "distill": Olah et al. 2017 (feature_vis.py)
     steps: int = lecture_or_quick(200, 8)
-    lr: float = 0.05           # mean step in network-input units (gradient normalised)
+    lr: float = 0.05           # mean step (gradient normalised): slide in network-input units, distill before the sigmoid
     l2: float = 0.003          # lambda of the slide
     size: int = lecture_or_quick(224, 64)
     jitter: int = lecture_or_quick(16, 2)      # addition: random roll, pixels
-    blur_every: int = lecture_or_quick(5, 0)   # addition: Gaussian blur every n steps (0: never)
+    blur_every: int = lecture_or_quick(5, 0)   # addition (slide recipe): Gaussian blur every n steps (0: never)
     blur_sigma: float = 0.8
+    fourier: bool = False      # distill: the image is a 1/f-scaled Fourier spectrum
+    decorrelate: bool = False  # distill: colours in the decorrelated space of natural photos
+    scale: float = 0.0         # distill: random rescale by 1 +- scale at each step
+    rotate: float = 0.0        # distill: random rotation by +- rotate degrees at each step
+    optimizer: str = "gradient"  # distill: "gradient" (the slide's normalised step) or "adam" (the paper's code)
+
+
+RECIPES = ("slide", "distill")
+
+
+def class_config(recipe: str = "slide", **overrides) -> ClassVisConfig:
+    """The lecture defaults of a recipe, with ``overrides`` (field=value) applied."""
+    if recipe == "slide":
+        base = ClassVisConfig()
+    elif recipe == "distill":
+        base = ClassVisConfig(recipe="distill", steps=lecture_or_quick(200, 8), lr=0.1, l2=0.003,
+                              jitter=lecture_or_quick(8, 2), blur_every=0, fourier=True, decorrelate=True,
+                              scale=lecture_or_quick(0.1, 0.05), rotate=lecture_or_quick(10.0, 5.0))
+    else:
+        raise ValueError(f"unknown recipe {recipe!r}; choose one of {RECIPES}: 'slide' (Simonyan et al. 2014, "
+                         f"the slide) or 'distill' (Olah, Mordvintsev, Schubert 2017)")
+    return replace(base, **overrides)
 
 
 def class_objective(scores: torch.Tensor, c: int, image: torch.Tensor, l2: float) -> torch.Tensor:
@@ -53,19 +79,32 @@ def class_objective(scores: torch.Tensor, c: int, image: torch.Tensor, l2: float
     return scores[:, c].sum() - l2 * image.pow(2).sum()  # scores [N, 1000], image [N, 3, H, W]
 
 
-def class_visualization(model, target, steps=None, lr=None, l2=None, *, config=None,
+def class_visualization(model, target, recipe=None, steps=None, lr=None, l2=None, *, config=None,
                         seed=0, live=False, quiet=False):
-    """Gradient ascent on S_c(I) - lambda ||I||^2 from I = 0 (slide: Deep Dream #2).
+    """Gradient ascent on S_c(I) - lambda ||I||^2 from the mean image I = 0 (slide: Deep Dream #2).
 
     Args:
         target: class index or category name.
-        steps, lr, l2: override ``config`` (a ``ClassVisConfig``).
+        recipe: "slide" (default; the slide's pixel ascent) or "distill" (Fourier, decorrelated
+            colours, random transforms: ``feature_vis``); picks the lecture defaults ``class_config(recipe)``.
+        steps, lr, l2: override ``config`` (a ``ClassVisConfig``; its ``recipe`` must agree with ``recipe``).
     Returns:
         (image [1, 3, size, size] in [0, 1], list of S_c per step).
     """
-    cfg = _settings(config or ClassVisConfig(), steps=steps, lr=lr, l2=l2)
+    if recipe is not None and recipe not in RECIPES:
+        class_config(recipe)  # the readable ValueError
+    if config is not None and recipe is not None and config.recipe != recipe:
+        raise ValueError(f"recipe={recipe!r} but config is a {config.recipe!r} config; pass one of them, "
+                         f"or class_config({recipe!r}, ...)")
+    cfg = _settings(config or class_config(recipe or "slide"), steps=steps, lr=lr, l2=l2)
     c = model.class_index(target)
-    generator = torch.Generator().manual_seed(seed)
+    if cfg.recipe not in RECIPES:
+        class_config(cfg.recipe)
+    ascent = _slide_ascent if cfg.recipe == "slide" else _distill_ascent
+    return ascent(model, c, cfg, torch.Generator().manual_seed(seed), live, quiet)
+
+
+def _slide_ascent(model, c, cfg, generator, live, quiet):
     I = torch.zeros(1, 3, cfg.size, cfg.size, device=model.device)       # 1. zeros = the mean image
     scores_c = []
     to_image = lambda t: tensor_to_image(model.from_input(t))
@@ -84,6 +123,33 @@ def class_visualization(model, target, steps=None, lr=None, l2=None, *, config=N
                     I = gaussian_blur(I, 3, cfg.blur_sigma)
                 I = model.to_input(model.from_input(I).clamp(0, 1))          # stay a valid picture
     return model.from_input(run.best_image(I)).clamp(0, 1), scores_c
+
+
+def _distill_ascent(model, c, cfg, generator, live, quiet):
+    param = ImageParam(cfg.size, fourier=cfg.fourier, decorrelate=cfg.decorrelate, device=model.device)
+    if cfg.optimizer not in ("gradient", "adam"):
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose 'gradient' or 'adam'")
+    optimiser = torch.optim.Adam([param.Z], lr=cfg.lr) if cfg.optimizer == "adam" else None
+    scores_c = []
+    with Optimisation(cfg.steps, f"class model '{model.categories[c]}' (distill)", live=live,
+                      to_image=tensor_to_image, quiet=quiet) as run:
+        for _ in range(cfg.steps):
+            x = param.image()                                                # [1, 3, H, W] in (0, 1), I = 0.5 grey at first
+            seen = random_transform(x, generator, cfg.jitter, cfg.scale, cfg.rotate)
+            scores = model.net(model.to_input(seen))                         # [1, 1000]
+            objective = class_objective(scores, c, model.to_input(x), cfg.l2)
+            (g,) = torch.autograd.grad(objective, param.Z)                   # d objective / dZ
+            if not run.step(objective.item() if torch.isfinite(g).all() else float("nan"), x):
+                break
+            scores_c.append(scores[0, c].item())
+            if optimiser is None:                                            # the slide's step, on Z
+                param.step(g, cfg.lr)
+            else:
+                param.Z.grad = -g                                            # Adam minimises
+                optimiser.step()
+    with torch.no_grad():
+        x = param.image()
+    return run.best_image(x).clamp(0, 1), scores_c
 
 
 # ---- Deep Dream #4 and Google's DeepDream ----------------------------------------------
