@@ -202,6 +202,21 @@ def map_image(w: torch.Tensor, percentile: float = 99.5) -> torch.Tensor:
     return (M / scale.view(-1, 1, 1)).clamp(0, 1)
 
 
+def lattice_energy(w: torch.Tensor, period: int = 4) -> torch.Tensor:
+    """Share of the power of M = max_ch |w| at the frequencies of a pattern of ``period`` px: [N,3,H,W] -> [N].
+
+    A pattern repeating every ``period`` px (the stride checkerboard) has all its power at the
+    frequencies (a/period, b/period); a picture without it has about (period^2 - 1)/(H W) there.
+    M is cropped to a multiple of ``period``; its mean (the zero frequency) is left out."""
+    M = saliency_map(w).double()
+    H, W = (M.shape[-2] // period) * period, (M.shape[-1] // period) * period
+    if H == 0 or W == 0:
+        raise ValueError(f"the map ({M.shape[-2]} x {M.shape[-1]}) is smaller than the period {period}")
+    M = M[:, :H, :W] - M[:, :H, :W].mean(dim=(1, 2), keepdim=True)
+    P = torch.fft.fft2(M).abs() ** 2                                  # [N, H, W] power spectrum
+    return P[:, ::H // period, ::W // period].sum(dim=(1, 2)) / P.sum(dim=(1, 2)).clamp_min(1e-30)
+
+
 def compare(model, x: torch.Tensor, target, **averaging) -> dict:
     """{method: w} for all three methods on the same image and class (slides: Saliency Maps #3-#4).
 
