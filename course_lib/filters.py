@@ -155,7 +155,7 @@ EFFECTIVE_METHODS = ("gradient", "reverse_correlation")
 
 
 def effective_filters(model: CourseModel, layer: str, channels=None, method: str = "gradient",
-                      samples: int = lecture_or_quick(64, 8), sigma: float = 0.1, size: int = 64,
+                      samples: int = lecture_or_quick(16, 2), sigma: float = 0.1, size: int = 48,
                       background: float = 0.5, seed: int = 0, batch: int = 16) -> torch.Tensor:
     """Effective filters w_c [len(channels), 3, size, size] of the centre units of ``layer`` (notebook 01).
 
@@ -227,23 +227,23 @@ def angle_difference(a, b) -> torch.Tensor:
 
 
 def show_effective_filters(model: CourseModel, w: torch.Tensor, channels, layer: str, ncols: int = 8,
-                           size: float = 1.2, titles=None):
-    """Effective filters [K, 3, h, w] as colour tiles (grey 0, each scaled on its own), with the raw 3x3 stem
-    filters in the first row for comparison."""
-    raw = normalise_filters(conv_weight(model)).permute(0, 2, 3, 1)                 # [32, 3, 3, 3]
+                           size: float = 1.2, titles=None, raw: bool = True):
+    """Effective filters [K, 3, h, w] as colour tiles (grey 0, each scaled on its own); with ``raw`` the first
+    ``ncols`` raw 3x3 stem filters in the top row for comparison."""
+    stem = normalise_filters(conv_weight(model)).permute(0, 2, 3, 1)[:ncols] if raw else []   # [ncols, 3, 3, 3]
     tiles = normalise_filters(w).permute(0, 2, 3, 1)                                # [K, h, w, 3]
-    rows_raw, rows_eff = -(-min(len(raw), ncols) // ncols), -(-len(tiles) // ncols)
+    rows_raw, rows_eff = int(raw), -(-len(tiles) // ncols)
     fig, axes = plt.subplots(rows_raw + rows_eff, ncols, figsize=(size * ncols, size * (rows_raw + rows_eff) + 0.6),
                              squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for i, ax in enumerate(axes[0][:min(len(raw), ncols)]):
-        ax.imshow(raw[i].numpy(), interpolation="nearest")
+    for i, (ax, tile) in enumerate(zip(axes[0], stem)):
+        ax.imshow(tile.numpy(), interpolation="nearest")
         ax.set_title(f"stem {i}, 3x3", fontsize=7)
     for i, (ax, tile) in enumerate(zip(axes[rows_raw:].flat, tiles)):
         ax.imshow(tile.numpy(), interpolation="nearest")
         ax.set_title(titles[i] if titles else f"{layer} ch {channels[i]}", fontsize=7)
-    fig.suptitle(f"{model.name}: raw stem weights (top) and effective filters of {layer} "
-                 f"({w.shape[-2]}x{w.shape[-1]} px)", fontsize=9)
+    what = "raw stem weights (top) and effective filters" if raw else "effective filters"
+    fig.suptitle(f"{model.name}: {what} of {layer} ({w.shape[-2]}x{w.shape[-1]} px)", fontsize=9)
     fig.tight_layout()
     return fig

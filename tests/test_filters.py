@@ -145,3 +145,6 @@ def test_show_effective_filters(model):
     fig = fl.show_effective_filters(model, fl.crop_to_field(w), [0, 1, 2], "block1")
     assert sum(bool(ax.images) for ax in fig.axes) == 8 + 3            # 8 raw stem tiles, 3 effective filters
     plt.close(fig)
+    fig = fl.show_effective_filters(model, w, [0, 1, 2], "block1", raw=False, titles=["a", "b", "c"])
+    assert sum(bool(ax.images) for ax in fig.axes) == 3 and fig.axes[1].get_title() == "b"
+    plt.close(fig)
