@@ -72,10 +72,11 @@ def deconvolve_by_formula(z: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
                       for c in range(C)], dim=1)
 
 
-def keep_unit(a: torch.Tensor, channel: int, keep: str = "max") -> torch.Tensor:
+def keep_unit(a: torch.Tensor, channel: int, keep: str = "max", at: torch.Tensor | None = None) -> torch.Tensor:
     """Keep one activation ("max": the strongest of ``channel``) or its whole map ("map"); zero the rest.
 
     Slide "Визуализация признаков #0". a: [N, C, h, w] (or [N, C]) -> same shape.
+    ``at`` [N]: flat positions of the kept activations instead of each image's strongest one.
     """
     N, C = a.shape[:2]
     if not 0 <= channel < C:
@@ -88,7 +89,7 @@ def keep_unit(a: torch.Tensor, channel: int, keep: str = "max") -> torch.Tensor:
         z[:, channel] = a[:, channel]
     else:
         a_c = a[:, channel].reshape(N, -1)                      # [N, h*w]
-        j = a_c.argmax(dim=1)                                   # [N]
+        j = a_c.argmax(dim=1) if at is None else at             # [N]
         z.view(N, C, -1)[torch.arange(N), channel, j] = a_c[torch.arange(N), j]
     return z
 
@@ -164,7 +165,7 @@ def project(model, x: torch.Tensor, layer: str, channel: int, keep: str = "max",
     ``model`` is a ``CourseModel`` (any of the course's networks); ``x`` a network input [N, 3, H, W].
     ``method`` swaps the ReLU rule ("guided": Springenberg et al.; "gradient": plain backprop).
     ``samples`` > 1: the mean over shifted (and, with ``noise``, noisy) copies, as in ``saliency.saliency``;
-    each copy projects its own strongest unit. Returns the projection in input space, [N, 3, H, W].
+    with ``keep="max"`` every copy projects the same unit (the strongest on the image itself). Returns the projection in input space, [N, 3, H, W].
     """
     model.layer(layer)  # a clear error for an unknown name, before any work
     if method not in RELU_BACKWARD_RULES:
@@ -175,10 +176,16 @@ def project(model, x: torch.Tensor, layer: str, channel: int, keep: str = "max",
     R = torch.zeros_like(I)
     with evaluating(model.net), torch.enable_grad():
         check_rule_applies(model.net, I, method)
+        at = None
+        if keep == "max" and samples > 1:       # the unit strongest on the image itself, the same one in every copy
+            with torch.no_grad():
+                a = model.features(I, [layer])[layer]               # [N, C, h, w]
+            keep_unit(a, channel)                                   # a clear error for a channel out of range
+            at = a[:, channel].reshape(len(I), -1).argmax(dim=1)    # [N] its flat position
         with relu_backward_rule(model.net, method):
             for X in averaged_inputs(I, samples, shift, noise, seed, batch):   # [n*N, 3, H, W]
                 a = model.features(X, [layer])[layer]               # [n*N, C, h, w]
-                z = keep_unit(a, channel, keep)
+                z = keep_unit(a, channel, keep, None if at is None else at.repeat(len(X) // len(I)))
                 R += torch.autograd.grad(a, I, grad_outputs=z)[0]
     return R / samples
 

@@ -216,3 +216,23 @@ def test_deconvnet_projection_takes_the_same_options(model, seeded):
     with pytest.raises(ValueError, match="samples must be"):
         dc.project(model, x, "block3", 2, samples=-1)
     assert hook_count(model.net) == 0
+
+
+def test_averaged_projection_keeps_one_unit_in_every_copy(model, seeded):
+    """keep='max' with samples > 1: the unit strongest on the image, the same (channel, position) in all copies."""
+    from course_lib import deconvnet as dc
+    x = torch.randn(1, 3, 64, 64)
+    a = model.features(x, ["block5"])["block5"].detach()
+    j = a[:, 4].reshape(1, -1).argmax(dim=1)
+    z = dc.keep_unit(a, 4, "max", at=j)
+    assert torch.equal(z, dc.keep_unit(a, 4, "max"))                      # on the image itself: the strongest one
+    R = dc.project(model, x, "block5", 4, "max", "gradient", samples=4, shift=2)
+    by_hand = torch.zeros_like(x)
+    for dy, dx in sal.lattice(2):
+        I = x.clone().requires_grad_(True)
+        f = model.features(sal.shifted(I, dy, dx), ["block5"])["block5"]
+        by_hand += torch.autograd.grad(f, I, dc.keep_unit(f.detach(), 4, "max", at=j))[0]
+    assert torch.allclose(R, by_hand / 4, atol=1e-5)
+    with pytest.raises(ValueError, match="channel 999 is out of range"):
+        dc.project(model, x, "block5", 999, samples=4)
+    assert hook_count(model.net) == 0
