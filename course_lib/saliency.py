@@ -50,7 +50,7 @@ class UnsupportedModelError(ValueError):
 
 
 def saliency(model, x: torch.Tensor, target, method: str = "gradient", samples: int = 1, shift: int = SHIFT,
-             noise: float = 0.0, seed: int = 0, batch: int = 8) -> torch.Tensor:
+             noise: float = 0.0, seed: int = 0, batch: int = 4) -> torch.Tensor:
     """w = dS_c/dI with the ReLU backward rule ``method`` (slides: Saliency Maps #2-#4).
 
     Args:
