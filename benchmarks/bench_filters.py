@@ -43,6 +43,13 @@ def transposed_widget():
     return run
 
 
+def effective(layer, units, method, samples):
+    """Notebook 01's effective-filter cells (lecture settings)."""
+    from course_lib.filters import effective_filters
+    model = load_model(device="cpu")
+    return lambda: effective_filters(model, layer, range(units), method, samples=samples, size=48, batch=256)
+
+
 def dense_matrix():
     weight = torch.randn(8, 8, 3, 3)
     return lambda: conv_matrix(weight, (16, 16), 1, 1)
@@ -53,6 +60,9 @@ def benchmarks():
         Bench("hubel-wiesel tuning sweep stem (36 angles x 8 pos)", "288x96x96", lambda: tuning_sweep("stem")),
         Bench("hubel-wiesel tuning sweep block6 (36 angles x 8 pos)", "288x96x96", lambda: tuning_sweep("block6")),
         Bench("hubel-wiesel slider step (block6, sweep cached)", "96x96", slider_step, repeats=5),
+        Bench("effective filters block2, 16 units, mean gradient (16 samples)", "48x48", lambda: effective("block2", 16, "gradient", 16)),
+        Bench("effective filters block0, 4 units, reverse correlation (8192 samples)", "48x48",
+              lambda: effective("block0", 4, "reverse_correlation", 8192), repeats=1),   # one run: tens of seconds
         Bench("transposed widget redraw (C, C^T, checkerboard)", "256 px", transposed_widget),
         Bench("conv_matrix dense 8->8 ch 3x3", "16x16", dense_matrix, repeats=5),
     ]

@@ -6,11 +6,19 @@ from course_lib import load_model, sample_image
 from course_lib import deconvnet, saliency
 
 
-def saliency_224(method):
+def saliency_224(method, **averaging):
     model = load_model(device="cpu")
     x = model.preprocess(sample_image("chelsea").resize((224, 224)))
 
-    return lambda: saliency.saliency(model, x, "tabby", method)
+    return lambda: saliency.saliency(model, x, "tabby", method, **averaging)
+
+
+def cascade():
+    from course_lib import sanity
+    model = load_model(device="cpu")
+    x = model.preprocess(sample_image("chelsea", 128))
+    steps = ["logits", "head", "block15", "block12", "block9", "block6", "block3", "block0", "stem"]  # notebook 05
+    return lambda: sanity.cascading_randomisation(model, x, "Egyptian cat", steps=steps)
 
 
 def projection(name, form, layer):
@@ -39,6 +47,13 @@ def benchmarks():
     return [
         *[Bench(f"saliency: one map, {method} (efficientnet_lite0)", "224x224", lambda m=method: saliency_224(m),
                 repeats=10, floor_s=0.5) for method in saliency.METHODS],
+        Bench("saliency: averaged map, guided, 4x4 lattice (efficientnet_lite0)", f"{saliency.SAMPLES}x224x224",
+              lambda: saliency_224("guided", samples=saliency.SAMPLES, shift=saliency.SHIFT), floor_s=3.0),
+        Bench("saliency: averaged map, gradient, SmoothGrad (efficientnet_lite0)", f"{saliency.SAMPLES}x224x224",
+              lambda: saliency_224("gradient", samples=saliency.SAMPLES, shift=1, noise=0.15), floor_s=3.0),
+        Ratio("saliency: averaged / plain time (guided)", "saliency: averaged map, guided, 4x4 lattice (efficientnet_lite0)",
+              "saliency: one map, guided (efficientnet_lite0)"),
+        Bench("saliency: Adebayo cascade, 9 steps x 2 methods (notebook 05)", "128 px", cascade, repeats=1),  # one run: ~40 maps
         Bench("deconvnet: projection, rule form (efficientnet_lite0, block5)", "224x224",
               lambda: projection("efficientnet_lite0", "rule", "block5"), repeats=5, floor_s=0.5),
         Bench("deconvnet: projection, mirror (vgg16 random, relu4_3)", "224x224",

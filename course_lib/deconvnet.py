@@ -35,7 +35,8 @@ from .display import show_images
 from .hooks import RELU_BACKWARD_RULES, relu_backward_rule
 from .images import image_to_tensor, list_samples, sample_image, tensor_to_image
 from .models import check_name
-from .saliency import check_rule_applies, colour_image, evaluating
+from .saliency import (SHIFT, averaged_inputs, averaging_note, check_averaging, check_input, check_rule_applies, colour_image,
+                       evaluating)
 
 
 # ---- the three mirror operations ----------------------------------------------------
@@ -71,10 +72,11 @@ def deconvolve_by_formula(z: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
                       for c in range(C)], dim=1)
 
 
-def keep_unit(a: torch.Tensor, channel: int, keep: str = "max") -> torch.Tensor:
+def keep_unit(a: torch.Tensor, channel: int, keep: str = "max", at: torch.Tensor | None = None) -> torch.Tensor:
     """Keep one activation ("max": the strongest of ``channel``) or its whole map ("map"); zero the rest.
 
     Slide "Визуализация признаков #0". a: [N, C, h, w] (or [N, C]) -> same shape.
+    ``at`` [N]: flat positions of the kept activations instead of each image's strongest one.
     """
     N, C = a.shape[:2]
     if not 0 <= channel < C:
@@ -87,7 +89,7 @@ def keep_unit(a: torch.Tensor, channel: int, keep: str = "max") -> torch.Tensor:
         z[:, channel] = a[:, channel]
     else:
         a_c = a[:, channel].reshape(N, -1)                      # [N, h*w]
-        j = a_c.argmax(dim=1)                                   # [N]
+        j = a_c.argmax(dim=1) if at is None else at             # [N]
         z.view(N, C, -1)[torch.arange(N), channel, j] = a_c[torch.arange(N), j]
     return z
 
@@ -156,24 +158,36 @@ class DeconvNet:
 
 # ---- the same projection as backprop with the deconvnet rule -------------------------
 
-def project(model, x: torch.Tensor, layer: str, channel: int, keep: str = "max", method: str = "deconvnet") -> torch.Tensor:
+def project(model, x: torch.Tensor, layer: str, channel: int, keep: str = "max", method: str = "deconvnet",
+            samples: int = 1, shift: int = SHIFT, noise: float = 0.0, seed: int = 0, batch: int = 4) -> torch.Tensor:
     """Deconvnet projection of ``layer``/``channel`` as backprop with the "deconvnet" ReLU rule (slide: Saliency Maps #3).
 
     ``model`` is a ``CourseModel`` (any of the course's networks); ``x`` a network input [N, 3, H, W].
     ``method`` swaps the ReLU rule ("guided": Springenberg et al.; "gradient": plain backprop).
-    Returns the projection in input space, [N, 3, H, W].
+    ``samples`` > 1: the mean over shifted (and, with ``noise``, noisy) copies, as in ``saliency.saliency``;
+    with ``keep="max"`` every copy projects the same unit (the strongest on the image itself). Returns the projection in input space, [N, 3, H, W].
     """
     model.layer(layer)  # a clear error for an unknown name, before any work
     if method not in RELU_BACKWARD_RULES:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(RELU_BACKWARD_RULES)}")
+    check_input(x)
+    check_averaging(x, samples, shift, noise, batch)
     I = x.detach().to(model.device).clone().requires_grad_(True)  # [N, 3, H, W]
+    R = torch.zeros_like(I)
     with evaluating(model.net), torch.enable_grad():
         check_rule_applies(model.net, I, method)
+        at = None
+        if keep == "max" and samples > 1:       # the unit strongest on the image itself, the same one in every copy
+            with torch.no_grad():
+                a = model.features(I, [layer])[layer]               # [N, C, h, w]
+            keep_unit(a, channel)                                   # a clear error for a channel out of range
+            at = a[:, channel].reshape(len(I), -1).argmax(dim=1)    # [N] its flat position
         with relu_backward_rule(model.net, method):
-            a = model.features(I, [layer])[layer]               # [N, C, h, w]
-            z = keep_unit(a, channel, keep)
-            (R,) = torch.autograd.grad(a, I, grad_outputs=z)
-    return R
+            for X in averaged_inputs(I, samples, shift, noise, seed, batch):   # [n*N, 3, H, W]
+                a = model.features(X, [layer])[layer]               # [n*N, C, h, w]
+                z = keep_unit(a, channel, keep, None if at is None else at.repeat(len(X) // len(I)))
+                R += torch.autograd.grad(a, I, grad_outputs=z)[0]
+    return R / samples
 
 
 # ---- feature visualisation: top-k patches over the offline samples -------------------
@@ -222,9 +236,11 @@ class Patch:
 
 
 def top_patches(model, layer: str, channel: int, pool=None, config: PatchConfig | None = None,
-                method: str = "deconvnet") -> list:
+                method: str = "deconvnet", **averaging) -> list:
     """The ``top_k`` images of the pool that excite ``channel`` of ``layer`` most, each cropped around the
     projection of its strongest unit, beside that projection (Zeiler & Fergus, slides: Визуализация признаков #1-#3).
+
+    ``averaging``: ``samples``, ``shift``, ``noise``, ``seed`` of ``project``.
     """
     config = config or PatchConfig()
     images, labels = pool if pool is not None else image_pool(config)   # [P, 3, S, S] in [0, 1]
@@ -235,7 +251,7 @@ def top_patches(model, layer: str, channel: int, pool=None, config: PatchConfig 
     best = a[:, channel].reshape(len(a), -1).amax(dim=1)               # [P] max over positions
     top = best.topk(min(config.top_k, len(best))).indices
     chunks = top.split(config.project_batch)  # a few at a time: the backward graph grows with the batch
-    R = torch.cat([project(model, x[t], layer, channel, "max", method) for t in chunks])   # [k, 3, S, S]
+    R = torch.cat([project(model, x[t], layer, channel, "max", method, **averaging) for t in chunks])   # [k, 3, S, S]
     pictures = colour_image(R)
     patches = []
     for n, i in enumerate(top.tolist()):
@@ -275,11 +291,13 @@ def support_box(R: torch.Tensor, min_side: int = 16) -> tuple:
     return left, top, left + side, top + side
 
 
-def show_projection(model, x: torch.Tensor, layer: str, channel: int, keep: str = "max", method: str = "deconvnet"):
+def show_projection(model, x: torch.Tensor, layer: str, channel: int, keep: str = "max", method: str = "deconvnet",
+                    **averaging):
     """The image beside the deconvnet projection of ``layer``/``channel`` (slide: Визуализация признаков #0)."""
-    R = project(model, x, layer, channel, keep, method)
+    R = project(model, x, layer, channel, keep, method, **averaging)
     what = "strongest activation" if keep == "max" else "whole feature map"
-    return show_images([model.deprocess(x), colour_image(R)], ["image", f"{method}: {layer}, channel {channel}, {what}"], size=4)
+    return show_images([model.deprocess(x), colour_image(R)],
+                       ["image", f"{method}: {layer}, channel {channel}, {what}{averaging_note(**averaging)}"], size=4)
 
 
 def show_top_patches(patches: list, title: str = ""):

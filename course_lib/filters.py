@@ -7,10 +7,26 @@ Understanding Convolutional Networks" (ECCV 2014, fig. 2). Deeper filters see C_
 maps, not colours: they are shown one input channel per tile (depthwise filters of
 EfficientNet-Lite as one tile each, 1x1 convolutions as a C_out x C_in matrix).
 The activation maps F^l [C_l, H_l, W_l] of an image show where each filter fires.
+
+Effective filters: what a unit of a deeper layer computes from the pixels of its receptive field,
+as the best linear filter (notebook 01). For the centre unit F_c of layer l and noise images
+I = grey + sigma * eps, eps ~ N(0, 1) per pixel and colour:
+
+    w_c = E[ dF_c / dI ]                      the mean gradient ("gradient")
+    w_c = E[ F_c(I) * eps ] / sigma            reverse correlation ("reverse_correlation"),
+                                               the spike-triggered average of the physiologists
+                                               (Jones & Palmer 1987 mapped simple cells this way)
+
+Both estimate the same w_c: for Gaussian eps, E[F(grey + sigma eps) eps] = sigma E[dF/dI] (Stein's
+lemma); the mean gradient gets there with far fewer samples.
 """
+import math
+
 import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
+
+from .config import lecture_or_quick
 
 from .models import CourseModel, check_name
 
@@ -131,3 +147,103 @@ def show_activation_maps(model: CourseModel, x: torch.Tensor, layer: str, k: int
     fig.tight_layout()
     return fig
 
+
+
+# ---- effective filters: the linear filter of a deeper unit, in pixels ----------------------
+
+EFFECTIVE_METHODS = ("gradient", "reverse_correlation")
+
+
+def effective_filters(model: CourseModel, layer: str, channels=None, method: str = "gradient",
+                      samples: int = lecture_or_quick(16, 2), sigma: float = 0.1, size: int = 48,
+                      background: float = 0.5, seed: int = 0, batch: int = 16) -> torch.Tensor:
+    """Effective filters w_c [len(channels), 3, size, size] of the centre units of ``layer`` (notebook 01).
+
+    ``method``: "gradient" (mean of dF_c/dI over ``samples`` noise images background + sigma * eps, in
+    [0, 1] pixel units, grey 0.5 by default; ``samples=1, sigma=0``: the gradient at the plain background) or "reverse_correlation"
+    (mean of F_c(I) * eps / sigma; needs thousands of samples). The filter is per unit of the [0, 1] image.
+    Use ``crop_to_field`` to cut out the receptive field. The model is left untouched."""
+    check_name("layer", layer, model.layers)
+    if method not in EFFECTIVE_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(EFFECTIVE_METHODS)}")
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be a whole number >= 1, got {samples!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 8:
+        raise ValueError(f"size is the side of the noise images in pixels, a whole number >= 8, got {size!r}")
+    if not sigma >= 0 or (method == "reverse_correlation" and sigma == 0):
+        raise ValueError(f"sigma must be >= 0 (> 0 for reverse correlation), got {sigma!r}")
+    generator, total = torch.Generator().manual_seed(seed), None
+    for start in range(0, samples, batch):
+        n = min(batch, samples - start)
+        eps = torch.randn(n, 3, size, size, generator=generator)                   # [n, 3, S, S]
+        I = (background + sigma * eps).to(model.device).requires_grad_(method == "gradient")
+        with torch.set_grad_enabled(method == "gradient"):
+            F_l = model.features(model.to_input(I), [layer])[layer]                # [n, C_l, H_l, W_l]
+            if F_l.dim() != 4:
+                raise ValueError(f"layer {layer!r} gives a vector, not maps; pick a convolutional layer")
+            F_c = F_l[:, :, F_l.shape[2] // 2, F_l.shape[3] // 2]                  # [n, C_l] the centre units
+            chosen = check_channels(channels, F_c.shape[1])
+            F_c = F_c[:, chosen]
+            if method == "gradient":
+                w = torch.stack([torch.autograd.grad(F_c[:, k].sum(), I, retain_graph=k < len(chosen) - 1)[0].sum(0)
+                                 for k in range(len(chosen))])                     # [K, 3, S, S]
+            else:
+                w = torch.einsum("nk,nchw->kchw", F_c.detach(), eps.to(F_c.device)) / sigma
+        total = w.cpu() if total is None else total + w.cpu()
+    return total / samples
+
+
+def crop_to_field(w: torch.Tensor, threshold: float = 0.02) -> torch.Tensor:
+    """Cut filters [K, 3, S, S] to the square around the pixels where any of them exceeds
+    ``threshold`` of its own largest value (the receptive field the filters use)."""
+    M = (w.abs().amax(dim=1) / w.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, 1, 1)).amax(0)   # [S, S]
+    rows, cols = (M > threshold).any(1).nonzero(), (M > threshold).any(0).nonzero()
+    if len(rows) == 0:
+        return w
+    top, bottom, left, right = rows.min().item(), rows.max().item() + 1, cols.min().item(), cols.max().item() + 1
+    side = max(bottom - top, right - left)
+    top, left = min(top, w.shape[2] - side), min(left, w.shape[3] - side)
+    return w[:, :, top:top + side, left:left + side]
+
+
+def linear_tuning(w: torch.Tensor, experiment) -> torch.Tensor:
+    """Tuning curves [K, n_angles] predicted by effective filters w [K, 3, S, S] alone (notebook 01).
+
+    The Hubel & Wiesel sweep of ``experiment`` (a ``HubelWieselExperiment``; its stimulus side must be S)
+    with each unit replaced by its linear filter: R = max(<w, bar>, 0) (the blank screen is black, 0),
+    the best over the sweep's positions at each angle."""
+    bars = experiment.bars(experiment.angles, experiment.positions)                # [A*P, 3, S, S]
+    if bars.shape[-2:] != w.shape[-2:]:
+        raise ValueError(f"filters of {w.shape[-2]}x{w.shape[-1]} px, stimuli of {bars.shape[-2]}x{bars.shape[-1]} px: "
+                         f"compute the filters with size={bars.shape[-1]}")
+    R = torch.einsum("kchw,bchw->kb", w, bars).clamp_min(0)                        # [K, A*P]
+    return R.view(len(w), len(experiment.angles), -1).amax(dim=2)                 # [K, A]
+
+
+def angle_difference(a, b) -> torch.Tensor:
+    """|a - b| between orientations in degrees, modulo 180 (0..90)."""
+    d = (torch.as_tensor(a, dtype=torch.float32) - torch.as_tensor(b, dtype=torch.float32)) % 180
+    return torch.minimum(d, 180 - d)
+
+
+def show_effective_filters(model: CourseModel, w: torch.Tensor, channels, layer: str, ncols: int = 8,
+                           size: float = 1.2, titles=None, raw: bool = True):
+    """Effective filters [K, 3, h, w] as colour tiles (grey 0, each scaled on its own); with ``raw`` the first
+    ``ncols`` raw 3x3 stem filters in the top row for comparison."""
+    stem = normalise_filters(conv_weight(model)).permute(0, 2, 3, 1)[:ncols] if raw else []   # [ncols, 3, 3, 3]
+    tiles = normalise_filters(w).permute(0, 2, 3, 1)                                # [K, h, w, 3]
+    rows_raw, rows_eff = int(raw), -(-len(tiles) // ncols)
+    fig, axes = plt.subplots(rows_raw + rows_eff, ncols, figsize=(size * ncols, size * (rows_raw + rows_eff) + 0.6),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (ax, tile) in enumerate(zip(axes[0], stem)):
+        ax.imshow(tile.numpy(), interpolation="nearest")
+        ax.set_title(f"stem {i}, 3x3", fontsize=7)
+    for i, (ax, tile) in enumerate(zip(axes[rows_raw:].flat, tiles)):
+        ax.imshow(tile.numpy(), interpolation="nearest")
+        ax.set_title(titles[i] if titles else f"{layer} ch {channels[i]}", fontsize=7)
+    what = "raw stem weights (top) and effective filters" if raw else "effective filters"
+    fig.suptitle(f"{model.name}: {what} of {layer} ({w.shape[-2]}x{w.shape[-1]} px)", fontsize=9)
+    fig.tight_layout()
+    return fig

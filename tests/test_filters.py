@@ -77,3 +77,74 @@ def test_activation_maps_top_k_by_mean(model):
     with pytest.raises(UnknownNameError):
         activation_maps(model, x, "block99")
     assert hook_count(model.net) == 0
+
+
+# ---- effective filters ----------------------------------------------------------------------
+
+from course_lib import filters as fl  # noqa: E402
+from course_lib.hubel_wiesel import HubelWieselConfig, HubelWieselExperiment, oriented_bar  # noqa: E402
+
+
+def test_stem_effective_filter_is_the_scaled_3x3_weight(model):
+    """Independent form: at the grey image a stem unit in ReLU6's linear range has the filter
+    W_c * gamma_c / sqrt(var_c + eps) / std (BatchNorm folded, d to_input / dx = 1 / std)."""
+    net = model.net
+    with torch.no_grad():
+        pre = net._bn0(net._conv_stem(model.to_input(torch.full((1, 3, 16, 16), 0.5))))[0, :, 4, 4]   # [32]
+    active = [c for c in range(32) if 0 < pre[c] < 6][:5]
+    w = fl.effective_filters(model, "stem", active, samples=1, sigma=0.0, size=16)
+    assert w.shape == (len(active), 3, 16, 16)
+    bn = net._bn0
+    scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach()
+    expected = net._conv_stem.weight.detach()[active] * scale[active].view(-1, 1, 1, 1) / model.std.view(1, 3, 1, 1)
+    cropped = fl.crop_to_field(w)
+    assert cropped.shape[-1] == 3
+    torch.testing.assert_close(cropped, expected, rtol=1e-4, atol=1e-6)
+    assert hook_count(net) == 0
+
+
+def test_reverse_correlation_agrees_with_the_mean_gradient(model):
+    """Stein's lemma: E[F(g + sigma eps) eps] / sigma = E[dF/dI] for Gaussian eps (two formulations)."""
+    kwargs = dict(sigma=0.2, size=12, background=0.5)
+    by_gradient = fl.effective_filters(model, "block0", [0, 3], "gradient", samples=512, batch=256, **kwargs)
+    by_noise = fl.effective_filters(model, "block0", [0, 3], "reverse_correlation", samples=40000, batch=4000, **kwargs)
+    for g, r in zip(by_gradient, by_noise):
+        assert torch.corrcoef(torch.stack([g.flatten(), r.flatten()]))[0, 1] > 0.9
+    other = fl.effective_filters(model, "block0", [5], "gradient", samples=512, batch=256, **kwargs)[0]
+    assert torch.corrcoef(torch.stack([other.flatten(), by_noise[0].flatten()]))[0, 1] < 0.5    # the check can fail
+
+
+def test_linear_tuning_of_a_bar_filter_peaks_at_its_angle():
+    experiment = HubelWieselExperiment(None, HubelWieselConfig(size=32, n_angles=12, n_positions=3))
+    w = torch.stack([oriented_bar(32, 30.0, 0.0, 3.0) - 0.2, oriented_bar(32, 120.0, 0.0, 3.0) - 0.2])
+    tuning = fl.linear_tuning(w, experiment)
+    assert tuning.shape == (2, 12)
+    assert experiment.angles[tuning.argmax(1)].tolist() == [30.0, 120.0]
+    assert fl.angle_difference(torch.tensor([175.0, 10.0]), torch.tensor([5.0, 100.0])).tolist() == [10.0, 90.0]
+    with pytest.raises(ValueError, match="compute the filters with size=32"):
+        fl.linear_tuning(torch.zeros(1, 3, 16, 16), experiment)
+
+
+def test_effective_filters_bad_arguments(model):
+    for kwargs, error, message in [({"layer": "block99"}, UnknownNameError, "valid layers"),
+                                   ({"method": "sta"}, ValueError, "unknown method"),
+                                   ({"samples": 0}, ValueError, "samples must be"),
+                                   ({"sigma": -1.0}, ValueError, "sigma must be"),
+                                   ({"method": "reverse_correlation", "sigma": 0.0}, ValueError, "> 0 for reverse"),
+                                   ({"size": 4}, ValueError, "size is the side"),
+                                   ({"layer": "logits"}, ValueError, "not maps"),
+                                   ({"channels": [99]}, ValueError, "channel 99 is out of range")]:
+        args = {"layer": "block0", "channels": [0], "samples": 1, "size": 16, **kwargs}
+        with pytest.raises(error, match=message):
+            fl.effective_filters(model, **args)
+    assert hook_count(model.net) == 0
+
+
+def test_show_effective_filters(model):
+    w = fl.effective_filters(model, "block1", [0, 1, 2], samples=2, size=32)
+    fig = fl.show_effective_filters(model, fl.crop_to_field(w), [0, 1, 2], "block1")
+    assert sum(bool(ax.images) for ax in fig.axes) == 8 + 3            # 8 raw stem tiles, 3 effective filters
+    plt.close(fig)
+    fig = fl.show_effective_filters(model, w, [0, 1, 2], "block1", raw=False, titles=["a", "b", "c"])
+    assert sum(bool(ax.images) for ax in fig.axes) == 3 and fig.axes[1].get_title() == "b"
+    plt.close(fig)
