@@ -4,6 +4,7 @@
 #   ./run.sh test      set up (first time) and run every test (library + all notebooks, quick mode)
 #   ./run.sh bench     print the benchmark table
 #   ./run.sh gallery   execute every notebook in lecture mode into build/gallery/ (HTML)
+#   ./run.sh fetch     while online: the slides' networks + paintings into the caches (--list: what is there)
 #   ./run.sh setup     only set up .venv
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -40,6 +41,9 @@ case "${1:-}" in
   gallery)
     setup
     exec "$PY" tools/gallery.py "${@:2}" ;;
+  fetch)
+    setup
+    exec "$PY" -m course_lib.fetch "${@:2}" ;;
   *)
-    sed -n '2,8p' "$0"; exit 2 ;;
+    sed -n '2,9p' "$0"; exit 2 ;;
 esac

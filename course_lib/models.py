@@ -226,3 +226,51 @@ def _torchvision_net(name: str, pretrained: bool) -> nn.Module:
         ) from None
     finally:
         socket.setdefaulttimeout(previous_timeout)
+
+
+# ---- which nets are here: pickers and the notebooks' choice -------------------------------
+
+def is_cached(name: str) -> bool:
+    """True when ``load_model(name)`` works offline (the bundled net, or weights in the hub cache)."""
+    check_name("model", name, MODEL_NAMES)
+    return name == BUNDLED or os.path.exists(cached_weights_path(name))
+
+
+def cached_models() -> list:
+    """The model names that load offline here, in ``MODEL_NAMES`` order."""
+    return [name for name in MODEL_NAMES if is_cached(name)]
+
+
+def model_choices() -> list:
+    """Options for a model picker: cached nets first, then the others marked with their download size."""
+    from .fetch import NET_MB
+
+    cached = cached_models()
+    missing = [(f"{name} (needs download, {NET_MB[name]} MB)", name) for name in MODEL_NAMES if name not in cached]
+    return [(name, name) for name in cached] + missing
+
+
+def preferred_model(*names, fallback: CourseModel | None = None, device="auto") -> CourseModel:
+    """The first of ``names`` whose weights are cached, else ``fallback`` (default: the bundled net).
+
+    Never downloads and never fails: a cached file that does not load also gives the fallback.
+    Prints one line saying which network it is and why, so a notebook shows what it uses.
+    """
+    for name in names:
+        check_name("model", name, MODEL_NAMES)
+    wanted = " or ".join(names)
+    for name in names:
+        if not is_cached(name):
+            continue
+        try:
+            model = load_model(name, device=device)
+        except Exception as e:  # a damaged cache file: say so, keep the lecture going
+            print(f"Network: the bundled {BUNDLED} ({name}'s cached weights do not load: {type(e).__name__}: "
+                  f"{str(e)[:100]}; `./run.sh fetch {name}` replaces them).")
+            break
+        print(f"Network: {name} with ImageNet weights, cached at {cached_weights_path(name)}.")
+        return model
+    else:
+        print(f"Network: the bundled {BUNDLED} ({wanted} not cached: `./run.sh fetch {' '.join(names)}` "
+              f"once online to use the slide's network).")
+    return fallback if fallback is not None else load_model(BUNDLED, device=device)
