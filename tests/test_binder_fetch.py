@@ -44,7 +44,7 @@ def test_start_exports_the_caches_postbuild_fills(tmp_path):
 def test_postbuild_fetches_known_items_only():
     match = re.search(r"python -m course_lib\.fetch ([^|\n]+)", fetch_step())
     assert match, "postBuild must run the fetch"
-    names = [a for a in match.group(1).split() if not a.startswith("-")]
+    names = [a for a in match.group(1).split() if not a.startswith("-") and a != "\\"]
     groups = {"nets": fetch.PREFERRED_NETS, "paintings": tuple(fetch.PAINTINGS)}
     items = [n for a in names for n in groups.get(a, (a,))]
     assert items and set(items) <= set(fetch.NETS) | set(fetch.PAINTINGS), names
