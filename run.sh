@@ -33,7 +33,7 @@ case "${1:-}" in
     exec "$VENV/bin/jupyter" lab --notebook-dir=notebooks "${root_flag[@]}" "${@:2}" ;;
   test)
     setup
-    export COURSE_LIB_QUICK=1 MPLBACKEND=Agg
+    export COURSE_LIB_QUICK=1 MPLBACKEND=Agg COURSE_LIB_OFFLINE=1   # offline: paintings use their generated stand-ins
     exec "$PY" -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider "${@:2}" ;;
   bench)
     setup
