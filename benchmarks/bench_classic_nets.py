@@ -87,7 +87,7 @@ def benchmarks():
         Bench("classic 03: top-9 patches relu3_3 (alexnet, random)", "pool 224", lambda: top_patches("alexnet")),
         Bench("classic 03: top-9 patches relu3_3 (vgg16, random)", "pool 224", lambda: top_patches("vgg16")),
         Bench("classic 05: three saliency maps (vgg16, random)", "224x224", lambda: saliency_three("vgg16")),
-        Bench("classic 06: Gatys 20 evaluations (vgg19, random)", "256 px", lambda: gatys("vgg19", 20), repeats=3),
+        Bench("classic 06: Gatys 10 evaluations (vgg19, random)", "256 px", lambda: gatys("vgg19", 10)),
         Bench("classic 06: Gatys 200 evaluations (vgg19, random)", "256 px", lambda: gatys("vgg19", 200),
               repeats=1, warmup=False, slow=True),   # minutes: one run, only when named
         *[Bench(f"notebook {nb} lecture run with cached {net} (random)", "lecture", notebook_with_cache(nb, net),

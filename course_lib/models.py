@@ -206,6 +206,21 @@ def cached_weights_path(name: str) -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints", filename)
 
 
+def _map_cached_weights(builder, path: str) -> nn.Module:
+    """The net with its weights mapped from the cached file: one copy of VGG's 0.5 GB in memory, not two.
+
+    torchvision's own loading reads the file into memory and copies it into freshly initialised
+    weights, so for a moment both exist (VGG16: +0.55 GB of peak memory; Binder has 2 GB).
+    Here the net is built on the "meta" device (no memory), and the file's tensors become its
+    parameters (``assign=True``), read from disk through ``mmap`` as they are used.
+    """
+    with torch.device("meta"):
+        net = builder(weights=None)
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    net.load_state_dict({k: v.float() for k, v in state.items()}, assign=True)   # float(): a no-op for float32 files
+    return net
+
+
 def _torchvision_net(name: str, pretrained: bool) -> nn.Module:
     builder_name, weights_name = TORCHVISION[name]
     builder = getattr(torchvision.models, builder_name)
@@ -214,6 +229,12 @@ def _torchvision_net(name: str, pretrained: bool) -> nn.Module:
         return builder(weights=None, **kwargs)
     weights = getattr(torchvision.models, weights_name).IMAGENET1K_V1
     path = cached_weights_path(name)
+    if name != "googlenet" and os.path.exists(path):   # (GoogLeNet's file has extra auxiliary heads: torchvision's way)
+        try:
+            return _map_cached_weights(builder, path)
+        except Exception as e:
+            raise ModelUnavailableError(f"{name}: the cached weights at {path} do not load ({type(e).__name__}: "
+                                        f"{str(e)[:200]}); `./run.sh fetch {name}` replaces them") from None
     previous_timeout = socket.getdefaulttimeout()
     try:
         socket.setdefaulttimeout(20)  # a download that cannot start must fail, not hang the lecture

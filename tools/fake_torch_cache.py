@@ -3,10 +3,9 @@
     python tools/fake_torch_cache.py /tmp/fake-torch alexnet vgg16    # then TORCH_HOME=/tmp/fake-torch ...
 
 ``load_model("vgg16")`` then loads (random) weights without a network, so the notebooks take the
-path they take on a machine that ran ``./run.sh fetch``. The tensors are stored in float16
-(half the disk; ``load_state_dict`` copies them into float32). It refuses to write into the
-real cache (``~/.cache/torch`` or the current ``TORCH_HOME``): random weights there would
-replace the real ones silently.
+path they take on a machine that ran ``./run.sh fetch``. The tensors are float32 like the real
+files, so memory measured with them is what the real weights cost. It refuses to write into
+the real cache (``~/.cache/torch``): random weights there would replace the real ones silently.
 """
 import os
 import sys
@@ -40,7 +39,7 @@ def write_random_weights(torch_home, names, seed: int = 0) -> list:
                 net = (torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True) if name == "googlenet"
                        else load_model(name, device="cpu", pretrained=False).net)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                torch.save({k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}, path)
+                torch.save(net.state_dict(), path)
                 del net
             paths.append(path)
         return paths
