@@ -4,6 +4,7 @@
 #   ./run.sh test      set up (first time) and run every test (library + all notebooks, quick mode)
 #   ./run.sh bench     print the benchmark table
 #   ./run.sh gallery   execute every notebook in lecture mode into build/gallery/ (HTML)
+#   ./run.sh fetch     while online: the slides' networks + paintings into the caches (--list: what is there)
 #   ./run.sh setup     only set up .venv
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -32,7 +33,7 @@ case "${1:-}" in
     exec "$VENV/bin/jupyter" lab --notebook-dir=notebooks "${root_flag[@]}" "${@:2}" ;;
   test)
     setup
-    export COURSE_LIB_QUICK=1 MPLBACKEND=Agg COURSE_LIB_TESTING=1   # strict readable_errors: see README
+    export COURSE_LIB_QUICK=1 MPLBACKEND=Agg COURSE_LIB_TESTING=1 COURSE_LIB_OFFLINE=1  # strict readable_errors (see README); paintings use their generated stand-ins
     exec "$PY" -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider "${@:2}" ;;
   bench)
     setup
@@ -40,6 +41,9 @@ case "${1:-}" in
   gallery)
     setup
     exec "$PY" tools/gallery.py "${@:2}" ;;
+  fetch)
+    setup
+    exec "$PY" -m course_lib.fetch "${@:2}" ;;
   *)
-    sed -n '2,8p' "$0"; exit 2 ;;
+    sed -n '2,9p' "$0"; exit 2 ;;
 esac

@@ -247,7 +247,7 @@ def list_samples() -> dict:
 
 
 def sample_image(name: str, max_size: int | None = None) -> Image.Image:
-    """An offline sample: a photo from scikit-image or a style image generated here."""
+    """A sample: a photo from scikit-image, a style image generated here, or a painting (see ``painting``)."""
     from .generated_art import STYLE_IMAGES
 
     if name in PHOTOS:
@@ -256,6 +256,73 @@ def sample_image(name: str, max_size: int | None = None) -> Image.Image:
         image = load_image(getattr(skimage.data, name)())
     elif name in STYLE_IMAGES:
         image = STYLE_IMAGES[name]()
+    elif name in list_paintings():
+        image = painting(name)
     else:
-        raise ImageError(tr("no sample called {name}; samples: {samples}", name=repr(name), samples=", ".join(list_samples())))
+        raise ImageError(tr("no sample called {name}; samples: {samples}; paintings (downloaded once): {paintings}",
+                            name=repr(name), samples=", ".join(list_samples()), paintings=", ".join(list_paintings())))
     return resize_long_side(image, max_size) if max_size else image
+
+
+# ---- public-domain paintings (downloaded once, generated style offline) ------------------
+
+PAINTING_TIMEOUT_S = 10         # a painting that cannot start downloading gives way to its fallback
+PAINTING_DEADLINE_S = 60        # a download that crawls too
+_unavailable = {}               # {painting: reason}: tried once this session; offline, do not wait again
+
+
+def list_paintings() -> dict:
+    """{name: title} of the paintings ``sample_image`` downloads from Wikimedia Commons (``./run.sh fetch``)."""
+    from .fetch import PAINTINGS
+
+    return {name: p.title for name, p in PAINTINGS.items()}
+
+
+def painting(name: str, fallback: bool = True) -> Image.Image:
+    """A public-domain painting from the cache; downloaded on first use (``./run.sh fetch`` does it ahead).
+
+    Offline (or with ``COURSE_LIB_OFFLINE=1``) it gives the painting's generated stand-in from
+    ``generated_art`` and prints one line saying so; ``fallback=False`` raises ``ImageError`` instead.
+    """
+    from .fetch import PAINTINGS, FetchError, fetch_one, painting_path
+
+    if name not in PAINTINGS:
+        raise ImageError(tr("no painting called {name}; paintings: {paintings}", name=repr(name), paintings=", ".join(PAINTINGS)))
+    path = painting_path(name)
+    try:
+        if path.exists():
+            return load_image(path)
+        if os.environ.get("COURSE_LIB_OFFLINE"):
+            raise ImageError("COURSE_LIB_OFFLINE is set")
+        if name in _unavailable:
+            raise ImageError(_unavailable[name])
+        try:
+            _fetch_painting(name)
+        except (FetchError, ImageError) as e:
+            _unavailable[name] = f"download failed: {e}"
+            raise ImageError(_unavailable[name]) from None
+        return load_image(path)
+    except ImageError as e:
+        if not fallback:
+            raise
+        stand_in = PAINTINGS[name].fallback
+        print(tr("{name}: not available ({reason}); using the generated '{stand_in}' instead "
+                 "(`./run.sh fetch {name}` once online)", name=name, reason=str(e)[:120], stand_in=stand_in))
+        from .generated_art import STYLE_IMAGES
+
+        return STYLE_IMAGES[stand_in]()
+
+
+def _fetch_painting(name: str) -> None:
+    """Download a painting into the cache (timeout, byte cap, deadline; atomic), quietly."""
+    from . import fetch
+
+    path = fetch.painting_path(name)
+    part = fetch.download(fetch.PAINTINGS[name].url, path, MAX_DOWNLOAD_BYTES, label=name,
+                          timeout=PAINTING_TIMEOUT_S, deadline_s=PAINTING_DEADLINE_S, progress=False, out=lambda _: None)
+    try:
+        _decode(part.read_bytes(), fetch.PAINTINGS[name].url)   # a web page or a truncated file is refused here
+    except ImageError:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, path)

@@ -209,6 +209,21 @@ def cached_weights_path(name: str) -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints", filename)
 
 
+def _map_cached_weights(builder, path: str) -> nn.Module:
+    """The net with its weights mapped from the cached file: one copy of VGG's 0.5 GB in memory, not two.
+
+    torchvision's own loading reads the file into memory and copies it into freshly initialised
+    weights, so for a moment both exist (VGG16: +0.55 GB of peak memory; Binder has 2 GB).
+    Here the net is built on the "meta" device (no memory), and the file's tensors become its
+    parameters (``assign=True``), read from disk through ``mmap`` as they are used.
+    """
+    with torch.device("meta"):
+        net = builder(weights=None)
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    net.load_state_dict({k: v.float() for k, v in state.items()}, assign=True)   # float(): a no-op for float32 files
+    return net
+
+
 def _torchvision_net(name: str, pretrained: bool) -> nn.Module:
     builder_name, weights_name = TORCHVISION[name]
     builder = getattr(torchvision.models, builder_name)
@@ -217,6 +232,12 @@ def _torchvision_net(name: str, pretrained: bool) -> nn.Module:
         return builder(weights=None, **kwargs)
     weights = getattr(torchvision.models, weights_name).IMAGENET1K_V1
     path = cached_weights_path(name)
+    if name != "googlenet" and os.path.exists(path):   # (GoogLeNet's file has extra auxiliary heads: torchvision's way)
+        try:
+            return _map_cached_weights(builder, path)
+        except Exception as e:
+            raise ModelUnavailableError(f"{name}: the cached weights at {path} do not load ({type(e).__name__}: "
+                                        f"{str(e)[:200]}); `./run.sh fetch {name}` replaces them") from None
     previous_timeout = socket.getdefaulttimeout()
     try:
         socket.setdefaulttimeout(20)  # a download that cannot start must fail, not hang the lecture
@@ -229,3 +250,51 @@ def _torchvision_net(name: str, pretrained: bool) -> nn.Module:
             name=name, path=path, error=f"{type(e).__name__}: {e}", bundled=repr(BUNDLED))) from None
     finally:
         socket.setdefaulttimeout(previous_timeout)
+
+
+# ---- which nets are here: pickers and the notebooks' choice -------------------------------
+
+def is_cached(name: str) -> bool:
+    """True when ``load_model(name)`` works offline (the bundled net, or weights in the hub cache)."""
+    check_name("model", name, MODEL_NAMES)
+    return name == BUNDLED or os.path.exists(cached_weights_path(name))
+
+
+def cached_models() -> list:
+    """The model names that load offline here, in ``MODEL_NAMES`` order."""
+    return [name for name in MODEL_NAMES if is_cached(name)]
+
+
+def model_choices() -> list:
+    """Options for a model picker: cached nets first, then the others marked with their download size."""
+    from .fetch import NET_MB
+
+    cached = cached_models()
+    missing = [(f"{name} (needs download, {NET_MB[name]} MB)", name) for name in MODEL_NAMES if name not in cached]
+    return [(name, name) for name in cached] + missing
+
+
+def preferred_model(*names, fallback: CourseModel | None = None, device="auto") -> CourseModel:
+    """The first of ``names`` whose weights are cached, else ``fallback`` (default: the bundled net).
+
+    Never downloads and never fails: a cached file that does not load also gives the fallback.
+    Prints one line saying which network it is and why, so a notebook shows what it uses.
+    """
+    for name in names:
+        check_name("model", name, MODEL_NAMES)
+    wanted = " or ".join(names)
+    for name in names:
+        if not is_cached(name):
+            continue
+        try:
+            model = load_model(name, device=device)
+        except Exception as e:  # a damaged cache file: say so, keep the lecture going
+            print(f"Network: the bundled {BUNDLED} ({name}'s cached weights do not load: {type(e).__name__}: "
+                  f"{str(e)[:100]}; `./run.sh fetch {name}` replaces them).")
+            break
+        print(f"Network: {name} with ImageNet weights, cached at {cached_weights_path(name)}.")
+        return model
+    else:
+        print(f"Network: the bundled {BUNDLED} ({wanted} not cached: `./run.sh fetch {' '.join(names)}` "
+              f"once online to use the slide's network).")
+    return fallback if fallback is not None else load_model(BUNDLED, device=device)

@@ -1,0 +1,57 @@
+"""A torch hub cache with *random* weights under torchvision's file names, for offline tests and timing.
+
+    python tools/fake_torch_cache.py /tmp/fake-torch alexnet vgg16    # then TORCH_HOME=/tmp/fake-torch ...
+
+``load_model("vgg16")`` then loads (random) weights without a network, so the notebooks take the
+path they take on a machine that ran ``./run.sh fetch``. The tensors are float32 like the real
+files, so memory measured with them is what the real weights cost. It refuses to write into
+the real cache (``~/.cache/torch``): random weights there would replace the real ones silently.
+"""
+import os
+import sys
+from pathlib import Path
+
+import torch
+import torchvision
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from course_lib.models import TORCHVISION, cached_weights_path, load_model  # noqa: E402
+
+
+def write_random_weights(torch_home, names, seed: int = 0) -> list:
+    """Write random state dicts for ``names`` into ``torch_home/hub/checkpoints``; returns the paths."""
+    torch_home = Path(torch_home).resolve()
+    if torch_home == (Path.home() / ".cache" / "torch").resolve():
+        raise ValueError(f"refusing to write random weights into the real torch cache {torch_home}")
+    previous = os.environ.get("TORCH_HOME")
+    os.environ["TORCH_HOME"] = str(torch_home)
+    try:
+        paths = []
+        for name in names:
+            if name not in TORCHVISION:
+                raise ValueError(f"{name} is not a torchvision net: {', '.join(TORCHVISION)}")
+            path = Path(cached_weights_path(name))
+            if not path.exists():
+                torch.manual_seed(seed)
+                # GoogLeNet's real file also holds the auxiliary classifiers that torchvision drops after loading
+                net = (torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True) if name == "googlenet"
+                       else load_model(name, device="cpu", pretrained=False).net)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(net.state_dict(), path)
+                del net
+            paths.append(path)
+        return paths
+    finally:
+        if previous is None:
+            os.environ.pop("TORCH_HOME", None)
+        else:
+            os.environ["TORCH_HOME"] = previous
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit(__doc__.split("\n\n")[1])
+    for p in write_random_weights(sys.argv[1], sys.argv[2:]):
+        print(p)
