@@ -107,7 +107,9 @@ def test_gatys_runs_on_vgg19_with_the_papers_layers():
     torch.manual_seed(0)
     vgg = load_model("vgg19", device="cpu", pretrained=False)
     content, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
-    result = transfer(content, style, vgg, size=32, steps=4, live=False)
+    # the slide's recipe: with random weights the losses are ~1e-6, and the clean recipe's TV term and
+    # lower beta leave L-BFGS nothing to do in 4 evaluations on a 32 px image
+    result = transfer(content, style, vgg, size=32, steps=4, live=False, recipe="plain")
     assert result.image.shape == (1, 3, 32, 32) and torch.isfinite(result.image).all()
     assert result.history["style"][-1] < result.history["style"][0] and hook_count(vgg.net) == 0
 
