@@ -241,3 +241,45 @@ def test_random_class_objective_picks_a_new_class_each_step():
     values = [objective(torch.ones(1, 1, 1, 1)).item() for _ in range(40)]
     assert all((v - 1) % 10 == 0 and 1 <= v <= 91 for v in values)    # one class's S_c, the others zeroed
     assert len(set(values)) >= 6                                        # not always the same class (40 draws of 10)
+
+
+# ---- speed: the weights' memory layout (values never change) ------------------------------
+
+def _layouts(net):
+    return {name: (p.stride(), p.detach().clone()) for name, p in net.named_parameters()}
+
+
+def _same_layouts(before, net):
+    now = _layouts(net)
+    return all(before[k][0] == now[k][0] and torch.equal(before[k][1], now[k][1]) for k in before)
+
+
+def test_channels_last_keeps_the_gradient_and_restores_the_weights(model):
+    before = _layouts(model.net)
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+
+    def gradient():
+        I = x.clone().requires_grad_(True)
+        return torch.autograd.grad(model.net(I)[:, 1].sum(), I)[0]
+
+    plain = gradient()
+    with dream.channels_last(model.net):
+        assert model.net._conv_stem.weight.is_contiguous(memory_format=torch.channels_last)
+        fast = gradient()
+    assert torch.allclose(fast, plain, rtol=1e-4, atol=1e-6 * plain.abs().max().item())
+    assert _same_layouts(before, model.net)
+
+
+def test_class_visualization_and_dream_leave_the_weights_layout_unchanged(model, photo, monkeypatch):
+    before = _layouts(model.net)
+    class_visualization(model, "goldfish", config=SMALL, quiet=True)
+    deep_dream(model, photo, config=QUICK_DREAM, quiet=True)
+    assert _same_layouts(before, model.net)
+
+    def broken(scores, c, image, l2):
+        raise ValueError("broken objective")
+
+    monkeypatch.setattr(dream, "class_objective", broken)
+    with pytest.raises(ValueError, match="broken objective"):
+        class_visualization(model, "goldfish", config=SMALL, quiet=True)
+    assert _same_layouts(before, model.net)
