@@ -1,9 +1,11 @@
 """DeepDream and class-model visualisation on the bundled network (slides "Deep Dream #1-#4")."""
+import contextlib
+
 import torch
 
 from benchmarks.harness import Bench, Ratio
 from course_lib import load_model
-from course_lib.dream import ClassVisConfig, DreamConfig, class_config, class_visualization, deep_dream
+from course_lib.dream import ClassVisConfig, DreamConfig, channels_last, class_config, class_visualization, deep_dream
 
 
 def _dream(width, height, octaves=4, steps=10, tile=512):
@@ -30,6 +32,19 @@ def _class_model(recipe):
     return lambda: class_visualization(model, "goldfish", config=config, quiet=True)
 
 
+def _ascent_step(batch, layout):
+    """One step's forward + backward to the image (what a class model pays per step), ``batch`` images at once."""
+    model = load_model(device="cpu")
+    I = torch.rand(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+
+    def step():
+        x = I.clone().requires_grad_(True)
+        with channels_last(model.net) if layout == "channels-last" else contextlib.nullcontext():
+            return torch.autograd.grad(model.net(x)[:, 1].sum(), x)
+
+    return step
+
+
 def benchmarks():
     return [
         Bench("DeepDream block10, 4 octaves x 10 steps", "320x240", lambda: _dream(320, 240), floor_s=5.0),
@@ -41,4 +56,10 @@ def benchmarks():
         Bench("class model, recipe slide, lecture defaults", "224x224", lambda: _class_model("slide"), repeats=1, warmup=False),
         Bench("class model, recipe distill, lecture defaults", "224x224", lambda: _class_model("distill"), repeats=1, warmup=False),
         Ratio("class model distill / slide", "class model, recipe distill, lecture defaults", "class model, recipe slide, lecture defaults"),
+        # where a class model's time goes: one step, by weight layout and batch (4 images in one batch: ratio 4 = no gain)
+        Bench("class-model step, batch 1, contiguous weights", "224x224", lambda: _ascent_step(1, "contiguous"), repeats=10),
+        Bench("class-model step, batch 1, channels-last weights", "224x224", lambda: _ascent_step(1, "channels-last"), repeats=10),
+        Bench("class-model step, batch 4, channels-last weights", "4x224x224", lambda: _ascent_step(4, "channels-last"), repeats=5),
+        Ratio("class-model step channels-last / contiguous", "class-model step, batch 1, channels-last weights", "class-model step, batch 1, contiguous weights"),
+        Ratio("class-model step batch 4 / batch 1 (channels-last)", "class-model step, batch 4, channels-last weights", "class-model step, batch 1, channels-last weights"),
     ]

@@ -146,3 +146,52 @@ def test_distill_with_adam_and_a_bad_optimizer_name(model):
     with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):
         class_visualization(model, "goldfish", config=class_config("distill", steps=3, size=32, optimizer="sgd"), quiet=True)
     assert hook_count(model.net) == 0
+
+
+# ---- notebook 04: the widgets' first runs reuse the pictures above; a click recomputes ----------
+
+CLICK_CHECK = '''
+assert first_runs == [], f"a widget's first run recomputed instead of showing the picture above: {first_runs}"
+made = []
+_class_visualization, _deep_dream = class_visualization, deep_dream
+def class_visualization(*args, **kwargs):          # the name the callback looks up: count the real calls
+    result = _class_visualization(*args, **kwargs); made.append(("class", kwargs.get("steps"))); return result
+def deep_dream(*args, **kwargs):
+    result = _deep_dream(*args, **kwargs); made.append(("dream", kwargs.get("steps"))); return result
+class_box.value, steps_slider.value = "flamingo", 2
+on_class_run()                                      # what the button calls (an Output widget swallows errors:
+                                                    # ``made`` only grows when a call succeeded)
+dream_steps.value, octaves_slider.value = 1, 1
+on_dream()
+run_button.click(); dream_button.click()            # the buttons are wired to the callbacks
+assert made == [("class", 2), ("dream", 1), ("class", 2), ("dream", 1)], made
+print("widgets recomputed", made)
+'''
+
+
+def test_notebook_04_widgets_show_the_pictures_above_and_recompute_when_clicked(monkeypatch):
+    import os
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("COURSE_LIB_QUICK", "1")
+    monkeypatch.setenv("COURSE_LIB_TESTING", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    path = root / "notebooks" / "04_class_visualization_deepdream.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    first = next(i for i, c in enumerate(nb.cells) if "on_class_run(" in c.source and "def " in c.source)
+    last = next(i for i, c in enumerate(nb.cells) if "on_dream(" in c.source and "def " in c.source)
+    # the first runs show what the cells above made (the same objects): a computation there is recorded
+    nb.cells.insert(last + 1, nbformat.v4.new_code_cell(CLICK_CHECK))
+    for index, name in ((last, "deep_dream"), (first, "class_visualization")):
+        nb.cells.insert(index + 1, nbformat.v4.new_code_cell(f"{name} = _real"))
+        nb.cells.insert(index, nbformat.v4.new_code_cell(
+            f"first_runs = globals().get('first_runs', [])\n_real = {name}\n"
+            f"def {name}(*args, **kwargs):\n    first_runs.append({name!r}); return _real(*args, **kwargs)"))
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "widgets recomputed" in text
