@@ -133,7 +133,7 @@ class StyleConfig:
     steps: int = lecture_or_quick(200, 30)       # loss evaluations (L-BFGS) or Adam steps
     adam_lr: float = 0.02
     grid_size: int = lecture_or_quick(160, 48)
-    grid_steps: int = lecture_or_quick(150, 25)
+    grid_steps: int = lecture_or_quick(100, 25)
 
 
 class TransferResult(NamedTuple):
