@@ -106,18 +106,22 @@ DEFAULT_LAYERS["vgg16"] = DEFAULT_LAYERS["vgg19"]
 
 # recipe="plain" is the slide's L_total with the beta above. recipe="clean" (the default) adds, per
 # network: beta scaled by ``beta_scale``, a total-variation term tv_weight = alpha * ``tv`` (squared
-# neighbour differences, ``tv_loss``) and a canvas ``pad`` px larger on every side (see ``_frame``).
-# EfficientNet-Lite0, measured with ``course_lib.style_checks`` on chelsea + swirls / Starry Night
-# (256 px, 200 evaluations; numbers in notebook 06): its stride-2 stem and depthwise convolutions
-# let pixel-sized speckle through unseen (colours in neither image, high-frequency energy 10x the
-# photo's) - the TV term removes it; the style overwhelmed the cat at the plain beta - 0.4 of it
-# keeps the cat and still paints it; the TensorFlow "same" padding leaves a coloured band on the
-# top rows - on a canvas 16 px larger it falls on the border, which is cut off. (Tried and not kept:
-# random 1-2 px shifts between L-BFGS rounds, a sigmoid or blurred parameterisation of x, a border
-# that passes no gradient: no better, the cat lost, or the style diluted.) VGG has no stride-2
-# convolutions: only the border.
-CLEAN = {"efficientnet_lite0": dict(beta_scale=0.4, tv=50.0, pad=16)}
-CLEAN_OTHER = dict(beta_scale=1.0, tv=0.0, pad=16)
+# neighbour differences, ``tv_loss``) and a canvas with a mirror-image border: ``pad`` px on every
+# side, then up to ``align`` - 1 px more so that each side of the canvas is 1 (mod ``align``) px
+# (see ``_frame``). EfficientNet-Lite0, measured with ``course_lib.style_checks`` on chelsea +
+# swirls / Starry Night (256 px, 200 evaluations; numbers in notebook 06): its stride-2 stem and
+# depthwise convolutions let pixel-sized speckle through unseen (colours in neither image,
+# high-frequency energy 10x the photo's) - the TV term removes it; the style overwhelmed the cat at
+# the plain beta - 0.4 of it keeps the cat and still paints it; the TensorFlow "same" padding of a
+# stride-2 convolution is one-sided on an even side and leaves a coloured band on the top rows - on
+# a canvas of 16 k + 1 px it is two-sided at every stride-2 layer up to block10 and the band does
+# not form (top band 0.94 on Starry Night, 1.62 plain). That costs 1.05x the pixels of x; the
+# earlier fix, a 16 px border that caught the band, cost 1.34x. (Tried and not kept: a 4 or 8 px
+# border: a faint band at 4; random 1-2 px shifts between L-BFGS rounds, a sigmoid or blurred
+# parameterisation of x, a border that passes no gradient: no better, the cat lost, or the style
+# diluted.) VGG has no stride-2 convolutions: only the 16 px border, against its zero padding.
+CLEAN = {"efficientnet_lite0": dict(beta_scale=0.4, tv=50.0, pad=0, align=16)}
+CLEAN_OTHER = dict(beta_scale=1.0, tv=0.0, pad=16, align=1)
 RECIPES = ("clean", "plain")
 
 
@@ -129,7 +133,7 @@ class StyleConfig:
     steps: int = lecture_or_quick(200, 30)       # loss evaluations (L-BFGS) or Adam steps
     adam_lr: float = 0.02
     grid_size: int = lecture_or_quick(160, 48)
-    grid_steps: int = lecture_or_quick(150, 25)
+    grid_steps: int = lecture_or_quick(100, 25)
 
 
 class TransferResult(NamedTuple):
@@ -151,10 +155,10 @@ def default_layers(model: CourseModel):
 
 
 def recipe_defaults(model: CourseModel, recipe: str = "clean") -> dict:
-    """{"beta_scale", "tv", "pad"} of ``recipe`` for ``model``: "plain" is the slide's loss, "clean" see ``CLEAN``."""
+    """{"beta_scale", "tv", "pad", "align"} of ``recipe`` for ``model``: "plain" is the slide's loss, "clean" see ``CLEAN``."""
     if recipe not in RECIPES:
         raise ValueError(f"recipe must be one of {', '.join(map(repr, RECIPES))}, got {recipe!r}")
-    return dict(beta_scale=1.0, tv=0.0, pad=0) if recipe == "plain" else CLEAN.get(model.name, CLEAN_OTHER)
+    return dict(beta_scale=1.0, tv=0.0, pad=0, align=1) if recipe == "plain" else CLEAN.get(model.name, CLEAN_OTHER)
 
 
 def default_beta(model: CourseModel, size: int, alpha: float = 1.0, recipe: str = "clean") -> float:
@@ -206,8 +210,8 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
     init "content", "noise" or "style". ``preserve_colour``: style only the luminance and
     keep the content's colours. Ctrl-C returns the current image; divergence the last good one.
     recipe "clean" (default) or "plain" (the slide's loss alone) sets the defaults of beta,
-    ``tv_weight`` and ``pad`` (x is optimised on a canvas ``pad`` px larger, a mirror-image border,
-    then cut out); see ``CLEAN``.
+    ``tv_weight`` and ``pad`` (x is optimised on a canvas with a mirror-image border of ``pad`` px,
+    and a few more where the recipe aligns the canvas to the network's strides, then cut out); see ``CLEAN``.
     """
     config = config or StyleConfig()
     model = model or _bundled_model()
@@ -220,6 +224,7 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
     chosen = recipe_defaults(model, recipe)  # also checks the recipe's name
     tv_weight = alpha * chosen["tv"] if tv_weight is None else tv_weight
     pad = chosen["pad"] if pad is None else pad
+    align = chosen["align"]
     content_layers, style_layers = list(content_layers), list(style_layers)
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
@@ -249,14 +254,14 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
     w_content = {l: 1.0 for l in content_layers}
     w_style = {l: 1.0 / max(1, len(style_layers)) for l in style_layers}
     with torch.no_grad():
-        C = features(_frame(c_in, pad), content_layers) if alpha and content_layers else {}
-        A_list = [{l: gram_matrix(F_l)[0] for l, F_l in features(_frame(a, pad), style_layers).items()}  # A^l [N_l, N_l]
+        C = features(_frame(c_in, pad, align), content_layers) if alpha and content_layers else {}
+        A_list = [{l: gram_matrix(F_l)[0] for l, F_l in features(_frame(a, pad, align), style_layers).items()}  # A^l [N_l, N_l]
                   for a in a_list] if beta and style_layers else []
 
     generator = torch.Generator().manual_seed(seed)
     x0 = {"content": c_in, "noise": torch.rand(c.shape, generator=generator),
           "style": torch.nn.functional.interpolate(a_list[0], size=c.shape[-2:], mode="bilinear") if a_list else c_in}[init]
-    x = _frame(x0, pad).clone().to(model.device).requires_grad_(True)  # the canvas: x with a border of ``pad`` px
+    x = _frame(x0, pad, align).clone().to(model.device).requires_grad_(True)  # the canvas: x in a mirror-image border
     history = {"total": [], "content": [], "style": [], "tv": []}
 
     def loss_of(x):
@@ -284,7 +289,8 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
         else:
             _lbfgs(x, loss_of, run, steps)
     x = (run.best_image(x) if optimizer == "adam" else x.detach()).clamp(0, 1).cpu()
-    x = x[..., pad:x.shape[-2] - pad, pad:x.shape[-1] - pad]  # [1, 3, H, W]: the border is dropped
+    left, right, top, bottom = _border(*c.shape[-2:], pad, align)
+    x = x[..., top:x.shape[-2] - bottom, left:x.shape[-1] - right]  # [1, 3, H, W]: the border is dropped
     for key in history:
         del history[key][len(run.history):]  # drop the values of a diverged evaluation
     if preserve_colour:
@@ -292,19 +298,32 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
     return TransferResult(x, history)
 
 
-def _frame(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """x [B, 3, H, W] in a ``pad`` px mirror-image border: the canvas [B, 3, H + 2 pad, W + 2 pad].
+def _border(H: int, W: int, pad: int, align: int = 1) -> tuple:
+    """(left, right, top, bottom) px of mirror image around an image [H, W]: ``pad`` on every side, then
+    a few more (split about evenly) until each side of the canvas is 1 more than a multiple of ``align``."""
+    sides = []
+    for n in (W, H):
+        extra = 2 * pad + (1 - n - 2 * pad) % align   # canvas n + extra = 1 (mod align)
+        sides += [extra // 2, extra - extra // 2]
+    return tuple(sides)
 
-    The stride-2 TensorFlow "same" convolutions pad one-sidedly (nothing on top, a row at the bottom),
-    so the top rows of the feature maps are unlike the rest and their style gradient paints a band of
-    colours along the top of the picture. ``transfer`` optimises the whole canvas and keeps its middle:
-    the band falls on the border.
+
+def _frame(x: torch.Tensor, pad: int, align: int = 1) -> torch.Tensor:
+    """x [B, 3, H, W] in a mirror-image border of ``pad`` px (see ``_border`` for ``align``): the canvas.
+
+    The stride-2 TensorFlow "same" convolutions pad one-sidedly when their input has an even side
+    (nothing on top, a row at the bottom), so the top rows of the feature maps are unlike the rest and
+    their style gradient paints a band of colours along the top of the picture. On an odd side the
+    padding is the same on both ends; a side of 16 k + 1 px stays odd down to 1/16, through all four
+    stride-2 layers up to ``block10`` (``align=16``). ``transfer`` optimises the whole canvas and keeps
+    its middle.
     """
-    if not pad:
+    left, right, top, bottom = _border(*x.shape[-2:], pad, align)
+    if not (left or right or top or bottom):
         return x
-    if pad >= min(x.shape[-2:]):
+    if max(left, right, top, bottom) >= min(x.shape[-2:]):
         raise ValueError(f"pad = {pad} px must be smaller than the image ({list(x.shape[-2:])})")
-    return torch.nn.functional.pad(x, (pad,) * 4, mode="reflect")  # [B, 3, H + 2 pad, W + 2 pad]
+    return torch.nn.functional.pad(x, (left, right, top, bottom), mode="reflect")  # [B, 3, H + top + bottom, W + left + right]
 
 
 class _Stop(Exception):

@@ -270,6 +270,32 @@ def test_frame_is_a_mirror_image_border():
         style._frame(x, 10)
 
 
+@pytest.mark.parametrize("H, W, pad, align", [(170, 256, 0, 16), (85, 128, 0, 16), (161, 177, 0, 16), (10, 12, 3, 1),
+                                             (170, 256, 4, 16), (33, 48, 2, 8)])
+def test_border_aligns_the_canvas(H, W, pad, align):
+    left, right, top, bottom = style._border(H, W, pad, align)
+    for n, before, after in ((W, left, right), (H, top, bottom)):
+        assert (n + before + after) % align == 1 % align          # a side of align * k + 1 px
+        assert pad <= before <= after <= before + 1               # at least pad, split evenly
+        assert before + after - 2 * pad < align                   # the fewest extra pixels
+    canvas = style._frame(torch.rand(1, 3, H, W), pad, align)
+    assert canvas.shape[-2:] == (H + top + bottom, W + left + right)
+
+
+def test_clean_canvas_pads_every_stride_2_convolution_on_both_sides(model, monkeypatch):
+    """TensorFlow "same" padding is one-sided on an even side (the top band); on a 16 k + 1 canvas it is two-sided."""
+    pads = []
+    real_pad = nnf.pad
+    monkeypatch.setattr(nnf, "pad", lambda x, p, *args, **kw: pads.append(tuple(p)) or real_pad(x, p, *args, **kw))
+    x = torch.rand(1, 3, 168, 256)                                 # even sides; 169 px would be odd, not 16 k + 1
+    layers = style.default_layers(model)[1]
+    for canvas, symmetric in ((x, False), (style._frame(x, **{k: style.CLEAN["efficientnet_lite0"][k] for k in ("pad", "align")}), True)):
+        pads.clear()
+        model.features(model.to_input(canvas), layers)
+        assert any(pads) and (all(p[0] == p[1] and p[2] == p[3] for p in pads) == symmetric), pads
+    assert hook_count(model.net) == 0
+
+
 def test_recipe_and_pad_keep_shapes_model_and_hooks(model):
     before = {k: v.clone() for k, v in model.net.state_dict().items()}
     kw = dict(size=48, steps=4, quiet=True, live=False)
