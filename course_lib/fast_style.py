@@ -284,7 +284,7 @@ def load(path) -> FastStyle:
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}: {e})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a fast-style checkpoint of this course (format {FORMAT})")
-    config = FastStyleConfig(**data["config"])
+    config = FastStyleConfig(**{"delta": 0.0, **data["config"]})  # checkpoints older than E_0 were trained without it
     net = TransformerNet(tuple(config.channels), config.residual_blocks)
     try:
         net.load_state_dict(data["state_dict"])

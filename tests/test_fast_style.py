@@ -142,6 +142,16 @@ def test_save_load_round_trip(tmp_path, seeded):
         assert torch.equal(original.net(x), loaded.net(x))
 
 
+def test_checkpoint_from_before_the_colour_term_says_so(tmp_path, seeded):
+    """A checkpoint without ``delta`` was trained without E_0: it loads with delta = 0, not today's default."""
+    config = fs.FastStyleConfig(**TINY, steps=1)
+    path = fs.FastStyle("old", fs.TransformerNet(config.channels, config.residual_blocks), config).save(tmp_path / "old.pth")
+    data = torch.load(path, weights_only=True)
+    del data["config"]["delta"]
+    torch.save(data, path)
+    assert fs.load(path).config.delta == 0.0 and fs.FastStyleConfig().delta > 0
+
+
 def test_bad_checkpoints(tmp_path):
     with pytest.raises(fs.CheckpointError, match="no such checkpoint"):
         fs.load(tmp_path / "missing.pth")
