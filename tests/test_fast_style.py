@@ -8,7 +8,8 @@ from PIL import Image
 from course_lib import fast_style as fs
 from course_lib import style as gatys
 from course_lib.hooks import hook_count
-from course_lib.images import ImageError, sample_image
+from course_lib import style_checks
+from course_lib.images import ImageError, image_to_tensor, load_image, sample_image
 from course_lib.models import UnknownNameError
 
 TINY = dict(size=32, batch=2, channels=(4, 8, 8), residual_blocks=1, content_layers={"block1": 1.0},
@@ -58,13 +59,14 @@ def test_user_folder(tmp_path):
 
 
 def test_perceptual_loss_is_the_slide_formula(model):
-    """alpha L_content + beta L_style + gamma TV, with the Gram loss of notebook 06, per image."""
-    config = fs.FastStyleConfig(**TINY, alpha=2.0, beta=3.0, gamma=5.0)
+    """alpha L_content + beta (L_style + delta E_0) + gamma TV, with the Gram loss of notebook 06, per image."""
+    config = fs.FastStyleConfig(**TINY, alpha=2.0, beta=3.0, gamma=5.0, delta=7.0)
     torch.manual_seed(0)
     c, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     grams = fs.style_grams(model, sample_image("mosaic"), 32, config.style_layers)
     total, content, style = fs.perceptual_loss(model, y, c, grams, config)
-    expected_content, expected_style = 0.0, 0.0
+    expected_content, expected_style, expected_colour = 0.0, 0.0, 0.0
+    a = image_to_tensor(load_image(sample_image("mosaic"), max_size=32))[0].reshape(3, -1)  # [N_0 = 3, M] style pixels
     for b in range(2):  # one image at a time, written out
         F = model.features(model.to_input(y[b:b + 1]), ["stem", "block1"])
         C = model.features(model.to_input(c[b:b + 1]), ["block1"])
@@ -75,10 +77,14 @@ def test_perceptual_loss_is_the_slide_formula(model):
             G = Fm @ Fm.T                                    # G_ij = sum_k F_ik F_jk
             A = grams[l][0] * M
             expected_style += ((G - A) ** 2).sum() / (4 * N**2 * M**2) / 2
+        Y = y[b].reshape(3, -1)                              # layer 0: F^0 = the pixels, [3, M]
+        M = Y.shape[1]
+        expected_colour += ((Y @ Y.T - a @ a.T / a.shape[1] * M) ** 2).sum() / (4 * 9 * M**2) / 2
     tv = (((y[:, :, 1:] - y[:, :, :-1]) ** 2).sum() + ((y[..., 1:] - y[..., :-1]) ** 2).sum()) / 2
     assert torch.allclose(content, expected_content, rtol=1e-4)
     assert torch.allclose(style, expected_style, rtol=1e-4)
-    assert torch.allclose(total, 2 * expected_content + 3 * expected_style + 5 * tv, rtol=1e-4)
+    assert expected_colour > 0
+    assert torch.allclose(total, 2 * expected_content + 3 * (expected_style + 7 * expected_colour) + 5 * tv, rtol=1e-4)
     assert hook_count(model.net) == 0
 
 
@@ -136,6 +142,16 @@ def test_save_load_round_trip(tmp_path, seeded):
         assert torch.equal(original.net(x), loaded.net(x))
 
 
+def test_checkpoint_from_before_the_colour_term_says_so(tmp_path, seeded):
+    """A checkpoint without ``delta`` was trained without E_0: it loads with delta = 0, not today's default."""
+    config = fs.FastStyleConfig(**TINY, steps=1)
+    path = fs.FastStyle("old", fs.TransformerNet(config.channels, config.residual_blocks), config).save(tmp_path / "old.pth")
+    data = torch.load(path, weights_only=True)
+    del data["config"]["delta"]
+    torch.save(data, path)
+    assert fs.load(path).config.delta == 0.0
+
+
 def test_bad_checkpoints(tmp_path):
     with pytest.raises(fs.CheckpointError, match="no such checkpoint"):
         fs.load(tmp_path / "missing.pth")
@@ -182,5 +198,23 @@ def test_shipped_checkpoint_lowers_the_style_loss(model, name):
 def test_shipped_networks_were_trained_with_todays_loss(name):
     """Change the perceptual loss (layers, weights, TV) and this fails: re-train with scripts/train_fast_style.py."""
     trained, today = fs.load_shipped(name).config, fs.FastStyleConfig()
-    for key in ("alpha", "beta", "gamma", "content_layers", "style_layers", "channels", "residual_blocks"):
+    for key in ("alpha", "beta", "gamma", "delta", "content_layers", "style_layers", "channels", "residual_blocks"):
         assert getattr(trained, key) == type(getattr(trained, key))(getattr(today, key)), key
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
+    strict=True, reason="issue 13.4 open: the mosaic net paints pure green/red (0.32)")) if n == "mosaic" else n
+    for n in fs.shipped_styles()])
+def test_shipped_networks_paint_in_the_colours_of_their_images(name):
+    """Few pixels in colours of neither the photo nor the style (style_checks, not the loss network).
+
+    The shipped mosaic network paints about 30 % of chelsea pure green and red (open: delta = 1e6 fixed the
+    colours but painted flat grey).
+    """
+    fast = fs.load_shipped(name)
+    style = image_to_tensor(sample_image(name, 128))
+    for photo in ["chelsea", "coffee", "rocket"]:
+        c = image_to_tensor(sample_image(photo, 128))
+        with torch.no_grad():
+            y = fast.net(c)
+        assert style_checks.colour_outliers(y, c, style) < 0.05, photo
