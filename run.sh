@@ -20,7 +20,7 @@ setup() {
   if ! "$PY" -c "import torch, torchvision" 2>/dev/null; then
     "$PY" -m pip install ${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
   fi
-  if ! "$PY" -c "import course_lib, nbval, jupyterlab, playwright, polib" 2>/dev/null; then
+  if ! "$PY" -c "import course_lib, nbval, xdist, jupyterlab, playwright, polib" 2>/dev/null; then
     "$PY" -m pip install -e ".[lab,test]"
   fi
 }
@@ -34,7 +34,11 @@ case "${1:-}" in
   test)
     setup
     export COURSE_LIB_QUICK=1 MPLBACKEND=Agg COURSE_LIB_TESTING=1 COURSE_LIB_OFFLINE=1  # strict readable_errors (see README); paintings use their generated stand-ins
-    exec "$PY" -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider "${@:2}" ;;
+    # Two pytest workers (a file each at a time: a notebook's cells stay in order in one kernel), one torch
+    # thread each: on 2 cores that beats one worker with 2 threads, which mostly waits on kernels and the browser.
+    export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+    exec "$PY" -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider \
+      -n "${COURSE_TEST_WORKERS:-2}" --dist loadfile "${@:2}" ;;
   bench)
     setup
     exec "$PY" -m benchmarks "${@:2}" ;;

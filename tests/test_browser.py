@@ -2,7 +2,7 @@
 
 One JupyterLab server (localhost, random token, quick mode) serves ``notebooks/``; Playwright
 drives Debian's Chromium (``/usr/bin/chromium``, installed by ``.ci/run``; no browser download).
-For each ``notebooks/0*.ipynb`` and its Russian edition ``notebooks/ru/0*.ipynb`` (same server): open it, run all cells, require no error output and every
+For each ``notebooks/0*.ipynb`` and two of the Russian edition ``notebooks/ru/`` (same server; see RUSSIAN): open it, run all cells, require no error output and every
 widget rendered; then in the first cell whose output holds both a control and an image,
 move the first slider one step (or pick another option of the first dropdown), press the
 cell's button if it has one (e.g. "run"), and wait for the cell's output image to change.
@@ -24,7 +24,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb")) + sorted((ROOT / "notebooks" / "ru").glob("0*.ipynb"))
+# The Russian notebooks' code is the English code with other strings (tests/test_translations.py checks that
+# cell by cell), so two of them stand for the edition here: the labels and texts render in Russian and the
+# widgets respond. COURSE_LIB_BROWSER_ALL=1 opens all of them (each costs ~40 s of CI time).
+RUSSIAN = ("00_tour", "03_deconvnet")
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb")) + sorted(
+    p for p in (ROOT / "notebooks" / "ru").glob("0*.ipynb")
+    if p.stem in RUSSIAN or os.environ.get("COURSE_LIB_BROWSER_ALL") == "1")
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
