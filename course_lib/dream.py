@@ -21,7 +21,6 @@ not the fixed points), octaves and tiling. ``class_visualization(..., recipe="di
 keeps the objective and changes the image's description and the steps, after Olah,
 Mordvintsev, Schubert, "Feature Visualization" (Distill 2017): see ``feature_vis.py``.
 """
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import torch
@@ -32,6 +31,7 @@ from .config import lecture_or_quick
 from .feature_vis import ImageParam, random_transform
 from .images import image_to_tensor, load_image, tensor_to_image
 from .i18n import tr
+from .models import channels_last
 from .progress import Optimisation
 
 DOG_CLASSES = range(151, 269)     # ImageNet: 'Chihuahua' ... 'Mexican hairless'
@@ -103,24 +103,6 @@ def class_visualization(model, target, recipe=None, steps=None, lr=None, l2=None
     ascent = _slide_ascent if cfg.recipe == "slide" else _distill_ascent
     with channels_last(model.net):
         return ascent(model, c, cfg, torch.Generator().manual_seed(seed), live, quiet)
-
-
-@contextmanager
-def channels_last(net):
-    """Run ``net`` with its 4-d weights stored channels-last ([C_out, k, k, C_in] in memory), then restore them.
-
-    Only the memory layout changes, not a single value: on a CPU the convolutions (forward and
-    backward) then run about 20 % faster (``python -m benchmarks dream``). The weights are put
-    back on the way out (the same tensors), also after an exception.
-    """
-    originals = {name: p.data for name, p in net.named_parameters() if p.dim() == 4}
-    net.to(memory_format=torch.channels_last)            # copies: the originals stay untouched
-    try:
-        yield net
-    finally:
-        for name, p in net.named_parameters():
-            if name in originals:
-                p.data = originals[name]                  # the very tensors it had before
 
 
 def _slide_ascent(model, c, cfg, generator, live, quiet):

@@ -11,6 +11,7 @@ scaling (both ways), the ImageNet category names and the layers a user may pick 
 """
 import os
 import socket
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
@@ -126,6 +127,24 @@ class CourseModel:
         probs = self.net(self.preprocess(image)).softmax(dim=1)[0]
         top = probs.topk(k)
         return [(self.categories[i], p.item()) for p, i in zip(top.values, top.indices)]
+
+
+@contextmanager
+def channels_last(net):
+    """Run ``net`` with its 4-d weights stored channels-last ([C_out, k, k, C_in] in memory), then restore them.
+
+    Only the memory layout changes, not a single value: on a CPU the convolutions (forward and
+    backward) then run about 20 % faster (``python -m benchmarks dream``, ``style``). The weights are put
+    back on the way out (the same tensors), also after an exception.
+    """
+    originals = {name: p.data for name, p in net.named_parameters() if p.dim() == 4}
+    net.to(memory_format=torch.channels_last)            # copies: the originals stay untouched
+    try:
+        yield net
+    finally:
+        for name, p in net.named_parameters():
+            if name in originals:
+                p.data = originals[name]                  # the very tensors it had before
 
 
 def imagenet_categories() -> list:

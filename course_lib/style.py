@@ -22,7 +22,7 @@ import torch
 
 from .config import lecture_or_quick
 from .images import ImageError, image_to_tensor, load_image, tensor_to_image
-from .models import CourseModel, load_model
+from .models import CourseModel, channels_last, load_model
 from .i18n import tr
 from .progress import Optimisation
 
@@ -274,7 +274,8 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
             history[key].append(value.item())
         return total
 
-    with Optimisation(steps, tr("style transfer"), live=live, to_image=tensor_to_image, quiet=quiet) as run:
+    with channels_last(model.net), Optimisation(steps, tr("style transfer"), live=live, to_image=tensor_to_image,
+                                                quiet=quiet) as run:
         if optimizer == "adam":
             opt = torch.optim.Adam([x], lr=config.adam_lr)
             for _ in range(steps):
