@@ -253,42 +253,42 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
 
     w_content = {l: 1.0 for l in content_layers}
     w_style = {l: 1.0 / max(1, len(style_layers)) for l in style_layers}
-    with torch.no_grad():
-        C = features(_frame(c_in, pad, align), content_layers) if alpha and content_layers else {}
-        A_list = [{l: gram_matrix(F_l)[0] for l, F_l in features(_frame(a, pad, align), style_layers).items()}  # A^l [N_l, N_l]
-                  for a in a_list] if beta and style_layers else []
+    with channels_last(model.net):  # targets and x through the same kernels: init="content" starts at L_content = 0
+        with torch.no_grad():
+            C = features(_frame(c_in, pad, align), content_layers) if alpha and content_layers else {}
+            A_list = [{l: gram_matrix(F_l)[0] for l, F_l in features(_frame(a, pad, align), style_layers).items()}  # A^l [N_l, N_l]
+                      for a in a_list] if beta and style_layers else []
 
-    generator = torch.Generator().manual_seed(seed)
-    x0 = {"content": c_in, "noise": torch.rand(c.shape, generator=generator),
-          "style": torch.nn.functional.interpolate(a_list[0], size=c.shape[-2:], mode="bilinear") if a_list else c_in}[init]
-    x = _frame(x0, pad, align).clone().to(model.device).requires_grad_(True)  # the canvas: x in a mirror-image border
-    history = {"total": [], "content": [], "style": [], "tv": []}
+        generator = torch.Generator().manual_seed(seed)
+        x0 = {"content": c_in, "noise": torch.rand(c.shape, generator=generator),
+              "style": torch.nn.functional.interpolate(a_list[0], size=c.shape[-2:], mode="bilinear") if a_list else c_in}[init]
+        x = _frame(x0, pad, align).clone().to(model.device).requires_grad_(True)  # the canvas: x in a mirror-image border
+        history = {"total": [], "content": [], "style": [], "tv": []}
 
-    def loss_of(x):
-        F = features(x, content_layers + style_layers if A_list else content_layers)
-        L_content = content_loss(F, C, w_content) if C else x.new_zeros(())
-        L_style = sum((v_s * style_loss(F, A, w_style) for v_s, A in zip(v, A_list)), x.new_zeros(()))
-        L_tv = tv_loss(x) if tv_weight else x.new_zeros(())
-        total = alpha * L_content + beta * L_style + tv_weight * L_tv
-        for key, value in zip(history, (total, L_content, L_style, L_tv)):
-            history[key].append(value.item())
-        return total
+        def loss_of(x):
+            F = features(x, content_layers + style_layers if A_list else content_layers)
+            L_content = content_loss(F, C, w_content) if C else x.new_zeros(())
+            L_style = sum((v_s * style_loss(F, A, w_style) for v_s, A in zip(v, A_list)), x.new_zeros(()))
+            L_tv = tv_loss(x) if tv_weight else x.new_zeros(())
+            total = alpha * L_content + beta * L_style + tv_weight * L_tv
+            for key, value in zip(history, (total, L_content, L_style, L_tv)):
+                history[key].append(value.item())
+            return total
 
-    with channels_last(model.net), Optimisation(steps, tr("style transfer"), live=live, to_image=tensor_to_image,
-                                                quiet=quiet) as run:
-        if optimizer == "adam":
-            opt = torch.optim.Adam([x], lr=config.adam_lr)
-            for _ in range(steps):
-                opt.zero_grad()
-                loss = loss_of(x)
-                loss.backward()
-                if not run.step(loss.detach(), x):
-                    break
-                opt.step()
-                with torch.no_grad():
-                    x.clamp_(0, 1)
-        else:
-            _lbfgs(x, loss_of, run, steps)
+        with Optimisation(steps, tr("style transfer"), live=live, to_image=tensor_to_image, quiet=quiet) as run:
+            if optimizer == "adam":
+                opt = torch.optim.Adam([x], lr=config.adam_lr)
+                for _ in range(steps):
+                    opt.zero_grad()
+                    loss = loss_of(x)
+                    loss.backward()
+                    if not run.step(loss.detach(), x):
+                        break
+                    opt.step()
+                    with torch.no_grad():
+                        x.clamp_(0, 1)
+            else:
+                _lbfgs(x, loss_of, run, steps)
     x = (run.best_image(x) if optimizer == "adam" else x.detach()).clamp(0, 1).cpu()
     left, right, top, bottom = _border(*c.shape[-2:], pad, align)
     x = x[..., top:x.shape[-2] - bottom, left:x.shape[-1] - right]  # [1, 3, H, W]: the border is dropped
