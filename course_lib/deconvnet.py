@@ -165,7 +165,9 @@ def project(model, x: torch.Tensor, layer: str, channel: int, keep: str = "max",
     ``model`` is a ``CourseModel`` (any of the course's networks); ``x`` a network input [N, 3, H, W].
     ``method`` swaps the ReLU rule ("guided": Springenberg et al.; "gradient": plain backprop).
     ``samples`` > 1: the mean over shifted (and, with ``noise``, noisy) copies, as in ``saliency.saliency``;
-    with ``keep="max"`` every copy projects the same unit (the strongest on the image itself). Returns the projection in input space, [N, 3, H, W].
+    with ``keep="max"`` every copy projects the same unit (the strongest on the image itself). ``batch``: images
+    per forward/backward pass (at least one copy of all N), which bounds the memory (Binder: 2 GB).
+    Returns the projection in input space, [N, 3, H, W].
     """
     model.layer(layer)  # a clear error for an unknown name, before any work
     if method not in RELU_BACKWARD_RULES:
@@ -183,7 +185,8 @@ def project(model, x: torch.Tensor, layer: str, channel: int, keep: str = "max",
             keep_unit(a, channel)                                   # a clear error for a channel out of range
             at = a[:, channel].reshape(len(I), -1).argmax(dim=1)    # [N] its flat position
         with relu_backward_rule(model.net, method):
-            for X in averaged_inputs(I, samples, shift, noise, seed, batch):   # [n*N, 3, H, W]
+            copies = max(1, batch // len(I))        # ``batch`` bounds the images per pass (memory), not the copies
+            for X in averaged_inputs(I, samples, shift, noise, seed, copies):  # [n*N, 3, H, W], n*N <= max(batch, N)
                 a = model.features(X, [layer])[layer]               # [n*N, C, h, w]
                 z = keep_unit(a, channel, keep, None if at is None else at.repeat(len(X) // len(I)))
                 R += torch.autograd.grad(a, I, grad_outputs=z)[0]

@@ -169,3 +169,12 @@ def test_pool_activations_are_reused_only_for_the_same_model_pool_and_layer(mode
     assert not torch.allclose(other, a)                                    # another pool: recomputed
     with torch.no_grad():
         assert torch.allclose(a, model.features(model.to_input(images), ["block1"])["block1"], atol=1e-5)
+
+
+def test_averaged_projection_bounds_the_images_per_pass(model, monkeypatch):
+    """``batch`` caps the images in one forward/backward pass (Binder's 2 GB), whatever the number of images."""
+    x = model.to_input(torch.rand(3, 3, 32, 32))
+    sizes, features = [], model.features
+    monkeypatch.setattr(model, "features", lambda X, layers: sizes.append(len(X)) or features(X, layers))
+    R = dc.project(model, x, "block2", 0, "max", "guided", samples=4, shift=2, batch=4)
+    assert R.shape == x.shape and max(sizes) <= 4, sizes
