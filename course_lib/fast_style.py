@@ -7,15 +7,26 @@ Gatys et al. optimise the pixels x for every new photo: hundreds of forward and 
 passes. Here a transformer network y = f_W(c) is trained once per style image a, on many
 photos c, with the same loss as slide #7 (content, Gram style, plus a small smoothness term):
 
-    min_W  E_c [ alpha L_content(f_W(c), c) + beta (L_style(a, f_W(c)) + delta E_0(a, f_W(c))) + gamma TV(f_W(c)) ]
+    min_W  E_c [ alpha L_content(f_W(c), c) + beta L_style(a, f_W(c)) + delta L_colour(a, f_W(c)) + gamma TV(f_W(c)) ]
 
 after which stylising any photo is a single forward pass. The losses are those of
 ``course_lib.style`` (notebook 06); F^l, C^l, A^l, N_l, M_l as on slides #2 and #5.
-E_0 (optional, delta = 0 by default) is slide #5's E_l for "layer 0", the pixels themselves
-(N_0 = 3 colours): the colour statistics of the style, which the network's Gram matrices hardly
-see (rotating the hues of the mosaic costs a tenth of a photo's style loss).
+
+L_colour is not on the slides. The network's Gram matrices hardly see colour (rotating the
+hues of the mosaic costs a tenth of a photo's style loss), so a net trained on them alone may
+paint colours the painting never had. L_colour compares the colour *distributions* of y and a,
+one direction at a time (the sliced Wasserstein distance; Rabin, Peyre, Delon, Bernot 2011;
+Heitz et al., "A Sliced Wasserstein Loss for Neural Texture Synthesis", CVPR 2021): project
+every pixel's RGB on K fixed unit vectors d_k, sort, and compare the sorted values of the P
+pixels of y with the style's at the same quantiles:
+
+    L_colour(a, y) = 1/(K P) sum_k sum_p ( sort(y . d_k)_p - Q_k((p + 1/2) / P) )^2
+
+Q_k the quantile function of a . d_k. It is zero exactly when every projection of y has the
+style's distribution, whatever the pixels' positions.
 """
 import copy
+import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -39,6 +50,9 @@ NB06_LAYERS = gatys.DEFAULT_LAYERS["efficientnet_lite0"]  # (content, style, bet
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
+COLOUR_DIRECTIONS = 32  # K of L_colour
+
+
 class CheckpointError(ValueError):
     """A file that is not a fast-style checkpoint of this course (or is damaged)."""
 
@@ -50,12 +64,15 @@ class FastStyleConfig:
     Layers and layer weights are notebook 06's. beta/alpha is 50x smaller than its plain beta (10x smaller
     than its clean default; the TV term here plays the clean recipe's part): Gatys starts
     x at the photo, whereas f_W starts random and must learn to keep the photo's layout; 1e3 makes
-    style and content terms about 2:1 at the start of training. delta (E_0, off by default): E_0 of
-    the mosaic with its hues rotated is about 1e-3 at 128 px. delta = 1e6 removed the mosaic network's
-    pure green and red (colour outliers 0.32 -> 0.01) but over-corrected: matching only the second
-    moments of a many-coloured palette, f_W painted flat grey with orange blobs (layout 0.75 -> 0.34),
-    so the shipped nets stay trained without it; a smaller delta is untried.
-    In-class training (lecture mode) is 300 steps of 2 crops of 128 px: about 150 CPU seconds, under
+    style and content terms about 2:1 at the start of training. delta weighs L_colour: 4e6 makes it a
+    quarter of the loss at the start, a few per cent at the end; ``train`` ramps it up from 0 over the first
+    half of the steps. Without L_colour the mosaic network painted pure green and red (colour outliers
+    0.32-0.43 at 128 px); a Gram loss of the pixels (second moments only) painted grey at the weights that
+    removed them. With L_colour at full weight from the first step: at 2e6 saturated red stayed; at 4e6 two
+    runs kept the layout and one inverted the photo's brightness (layout -0.5); at 8e6 and above the photo
+    was inverted or lost. With the ramp it is kept (two seeds, layout 0.6-0.8). L_colour on every other
+    pixel (a quarter of the sorting, which costs 60 ms of a ~0.3 s step) lost the layout for one seed of two.
+    In-class training (lecture mode) is 300 steps of 2 crops of 128 px: about 200 CPU seconds, under
     2 minutes on a quiet 2-core laptop; the shipped styles had 400 steps of 4 crops.
     """
 
@@ -66,7 +83,7 @@ class FastStyleConfig:
     alpha: float = 1.0                                # content weight
     beta: float = 1e3                                 # style weight
     gamma: float = 10.0                               # total-variation weight
-    delta: float = 0.0                                # weight of E_0, the Gram loss of the pixels (colours); off
+    delta: float = 4e6                                # weight of L_colour, the sliced Wasserstein distance of the colours
     content_layers: dict = field(default_factory=lambda: {l: 1.0 for l in NB06_LAYERS[0]})
     style_layers: dict = field(default_factory=lambda: {l: 1 / len(NB06_LAYERS[1]) for l in NB06_LAYERS[1]})
     channels: tuple = (16, 32, 64)
@@ -170,11 +187,12 @@ def _folder_images(folder: Path, max_size: int) -> list:
 
 # ---- the perceptual loss (slide #7 with the losses of notebook 06) -------------------------
 
-PIXELS = "pixels"  # layer 0: the image itself, F^0 = y [B, 3, H, W] in [0, 1]
+COLOURS = "colours"  # the key of sort(a . d_k) among the style's targets
 
 
 def style_grams(model, style, size: int, layers) -> dict:
-    """A^l / M_l: the Gram matrices of the style image a (long side ``size``), per position; also of its pixels.
+    """A^l / M_l: the Gram matrices of the style image a (long side ``size``), per position; and, under
+    ``COLOURS``, its pixels' colours projected on each d_k and sorted (the target of L_colour).
 
     G^l sums over the M_l positions, so it grows with the image; dividing here and multiplying
     by the M_l of the generated image lets E_l (slide #5) compare images of different sizes.
@@ -184,12 +202,40 @@ def style_grams(model, style, size: int, layers) -> dict:
     x = model.preprocess(style, size)
     with torch.no_grad():
         features = model.features(x, list(layers))
-        features[PIXELS] = model.from_input(x)                                          # [1, 3, H, W]
-    return {l: gatys.gram_matrix(F) / (F.shape[-2] * F.shape[-1]) for l, F in features.items()}  # [1, N_l, N_l]
+        a = model.from_input(x)[0].flatten(1)                                           # [3, M_a] RGB in [0, 1]
+    grams = {l: gatys.gram_matrix(F) / (F.shape[-2] * F.shape[-1]) for l, F in features.items()}  # [1, N_l, N_l]
+    return {**grams, COLOURS: sorted_colours(a)}
 
 
-def perceptual_loss(model, y, c, grams, config) -> tuple:
-    """(total, content, style) per image: alpha L_content(y, c) + beta (L_style(a, y) + delta E_0) + gamma TV(y) (slide #7)."""
+def colour_directions(K: int = COLOUR_DIRECTIONS) -> torch.Tensor:
+    """d_k: K unit vectors spread evenly over the sphere of RGB directions (a Fibonacci lattice), [K, 3]."""
+    k = torch.arange(K, dtype=torch.float32) + 0.5
+    z = 1 - 2 * k / K                                   # evenly spaced heights: equal areas of the sphere
+    phi = math.pi * (3 - math.sqrt(5)) * k              # golden-angle turns: no two directions line up
+    r = (1 - z**2).sqrt()
+    return torch.stack([r * phi.cos(), r * phi.sin(), z], 1)
+
+
+def sorted_colours(a: torch.Tensor, directions=None) -> torch.Tensor:
+    """sort(a . d_k): the style's pixels a [3, M_a] projected on each d_k and sorted, [M_a, K]."""
+    d = colour_directions() if directions is None else directions
+    return (a.T @ d.to(a).T).sort(0).values
+
+
+def colour_loss(y, colours, directions=None) -> torch.Tensor:
+    """L_colour(a, y) summed over the batch: y [B, 3, H, W] in [0, 1], colours = sorted_colours(a) [M_a, K]."""
+    d = colour_directions(colours.shape[1]) if directions is None else directions
+    B, P = y.shape[0], y.shape[-2] * y.shape[-1]
+    projected = (y.flatten(2).transpose(1, 2) @ d.to(y).T).sort(1).values              # [B, P, K] sort(y . d_k)
+    quantile = ((torch.arange(P, device=y.device) + 0.5) / P * colours.shape[0]).long()  # Q_k((p + 1/2) / P)
+    return ((projected - colours.to(y)[quantile]) ** 2).mean((1, 2)).sum()
+
+
+def perceptual_loss(model, y, c, grams, config, delta=None) -> tuple:
+    """(total, content, style) per image: alpha L_content(y, c) + beta L_style(a, y) + delta L_colour(a, y) + gamma TV(y) (slide #7).
+
+    ``grams``: the style's targets from ``style_grams``; ``delta`` (default config.delta): ``train`` ramps it up.
+    """
     layers = list(dict.fromkeys([*config.content_layers, *config.style_layers]))
     F = model.features(model.to_input(y), layers)                     # {l: [B, N_l, H_l, W_l]}
     with torch.no_grad():
@@ -198,8 +244,12 @@ def perceptual_loss(model, y, c, grams, config) -> tuple:
     B = y.shape[0]
     content = gatys.content_loss(F, C, config.content_layers) / B
     style = gatys.style_loss(F, A, config.style_layers) / B
-    colour = gatys.style_layer_loss(y, grams[PIXELS] * (y.shape[-2] * y.shape[-1])) / B   # E_0: layer 0 = pixels
-    total = config.alpha * content + config.beta * (style + config.delta * colour) + config.gamma * gatys.tv_loss(y) / B
+    total = config.alpha * content + config.beta * style + config.gamma * gatys.tv_loss(y) / B
+    delta = config.delta if delta is None else delta
+    if delta:
+        if COLOURS not in grams:
+            raise ValueError("config.delta > 0 needs the style's colours: make the targets with style_grams(model, a, size, layers)")
+        total = total + delta * colour_loss(y, grams[COLOURS]) / B
     return total, content, style
 
 
@@ -212,6 +262,12 @@ def style_loss_of(model, image, style, config=None, size=None) -> float:
         F = model.features(x, list(config.style_layers))
         A = {l: grams[l] * (F[l].shape[-2] * F[l].shape[-1]) for l in config.style_layers}
         return float(gatys.style_loss(F, A, config.style_layers))
+
+
+def colour_loss_of(image, style, size: int) -> float:
+    """L_colour(a, x) of one image against a style image, both at long side ``size``."""
+    x, a = (image_to_tensor(load_image(im, max_size=size)) for im in (image, style))  # [1, 3, H, W] in [0, 1]
+    return float(colour_loss(x, sorted_colours(a[0].flatten(1))))
 
 
 # ---- a trained style: train, stylise, save, load -----------------------------------------
@@ -262,10 +318,13 @@ def train(style, config=None, name=None, folder=None, model=None, live=False, qu
     good = copy.deepcopy(net.state_dict())
     with Optimisation(config.steps, tr("training '{name}'", name=name or tr("custom")), live=live, live_every=25,
                       to_image=tensor_to_image, quiet=quiet) as run:
-        for _ in range(config.steps):
+        for step in range(config.steps):
             c = images.batch(config.batch, config.size, generator).to(model.device)  # [B, 3, size, size]
             y = net(c)
-            loss, _, _ = perceptual_loss(model, y, c, grams, config)
+            # L_colour from 0 to delta over the first half: with it at full weight from the start, f_W often
+            # settled on the photo's brightness inverted (its palette fits either way); later it cannot flip
+            delta = config.delta * min(1.0, 2 * step / config.steps)
+            loss, _, _ = perceptual_loss(model, y, c, grams, config, delta)
             if not run.step(loss.detach(), y[:1]):
                 net.load_state_dict(good)  # the weights before the step that diverged
                 break
@@ -286,7 +345,7 @@ def load(path) -> FastStyle:
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}: {e})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a fast-style checkpoint of this course (format {FORMAT})")
-    config = FastStyleConfig(**{"delta": 0.0, **data["config"]})  # checkpoints older than E_0 were trained without it
+    config = FastStyleConfig(**{"delta": 0.0, **data["config"]})  # checkpoints older than L_colour were trained without it
     net = TransformerNet(tuple(config.channels), config.residual_blocks)
     try:
         net.load_state_dict(data["state_dict"])

@@ -27,14 +27,15 @@ def main():
     parser.add_argument("--steps", type=int, default=SHIPPED["steps"])
     parser.add_argument("--size", type=int, default=SHIPPED["size"])
     parser.add_argument("--batch", type=int, default=SHIPPED["batch"])
-    parser.add_argument("--delta", type=float, default=fast_style.FastStyleConfig.delta, help="weight of the colour term E_0")
+    parser.add_argument("--delta", type=float, default=fast_style.FastStyleConfig.delta, help="weight of the colour term L_colour")
+    parser.add_argument("--seed", type=int, default=fast_style.FastStyleConfig.seed)
     parser.add_argument("--folder", default=None, help="extra training photos (any folder of images)")
     parser.add_argument("--out", type=Path, default=fast_style.SHIPPED)
     args = parser.parse_args()
     torch.set_num_threads(1)  # reproducible, and on a busy 2-core CPU far faster than 2 contending threads
     model = load_model(device="cpu")
     for name in args.styles:
-        config = fast_style.FastStyleConfig(steps=args.steps, size=args.size, batch=args.batch, delta=args.delta)
+        config = fast_style.FastStyleConfig(steps=args.steps, size=args.size, batch=args.batch, delta=args.delta, seed=args.seed)
         start, cpu = time.perf_counter(), time.process_time()
         trained = fast_style.train(name, config, model=model, folder=args.folder)
         path = trained.save(args.out / f"{name}.pth")
