@@ -185,8 +185,7 @@ def project(model, x: torch.Tensor, layer: str, channel: int, keep: str = "max",
             keep_unit(a, channel)                                   # a clear error for a channel out of range
             at = a[:, channel].reshape(len(I), -1).argmax(dim=1)    # [N] its flat position
         with relu_backward_rule(model.net, method):
-            copies = max(1, batch // len(I))        # ``batch`` bounds the images per pass (memory), not the copies
-            for X in averaged_inputs(I, samples, shift, noise, seed, copies):  # [n*N, 3, H, W], n*N <= max(batch, N)
+            for X in averaged_inputs(I, samples, shift, noise, seed, batch):   # [n*N, 3, H, W], n*N <= max(batch, N)
                 a = model.features(X, [layer])[layer]               # [n*N, C, h, w]
                 z = keep_unit(a, channel, keep, None if at is None else at.repeat(len(X) // len(I)))
                 R += torch.autograd.grad(a, I, grad_outputs=z)[0]

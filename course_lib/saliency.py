@@ -62,7 +62,7 @@ def saliency(model, x: torch.Tensor, target, method: str = "gradient", samples: 
             the k-th shifted by the k-th offset of the ``shift`` x ``shift`` lattice (``SAMPLES`` =
             16 with ``SHIFT`` = 4 is the lecture default) and, with ``noise`` > 0, SmoothGrad's
             noise of sigma = noise * (max x - min x) added (``seed`` fixes it).
-        batch: copies per forward pass (bounds memory).
+        batch: images per forward pass (bounds memory; at least one copy of all N).
     Returns:
         the raw gradient, same shape as ``x``. The model is left exactly as it was.
     """
@@ -102,15 +102,18 @@ def shifted(I: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 
 def averaged_inputs(I: torch.Tensor, samples: int = 1, shift: int = SHIFT, noise: float = 0.0, seed: int = 0,
                     batch: int = 8):
-    """Yield the copies T_k(I) + eps_k, k = 0 .. samples-1, in batches of ``batch`` images: [n*N, 3, H, W].
+    """Yield the copies T_k(I) + eps_k, k = 0 .. samples-1, at most ``batch`` images at a time: [n*N, 3, H, W].
 
-    Copy 0 is I itself (no shift); with ``samples`` = 1 and ``noise`` = 0 that is the plain map."""
+    ``batch`` bounds the images per forward/backward pass (memory: Binder has 2 GB), not the copies: n = batch // N
+    copies of all N images, at least one. Copy 0 is I itself (no shift); with ``samples`` = 1 and ``noise`` = 0 that
+    is the plain map."""
+    copies_per_pass = max(1, batch // len(I))
     offsets = lattice(shift)
     sigma = noise * (I.max() - I.min()).item()
     generator = torch.Generator().manual_seed(seed)
-    for start in range(0, samples, batch):
+    for start in range(0, samples, copies_per_pass):
         copies = []
-        for k in range(start, min(start + batch, samples)):
+        for k in range(start, min(start + copies_per_pass, samples)):
             T = shifted(I, *offsets[k % len(offsets)])
             if sigma > 0:
                 T = T + sigma * torch.randn(I.shape, generator=generator).to(I.device)
