@@ -65,14 +65,14 @@ def notebook_with_cache(notebook, net):
     def make():
         from course_lib import config
         from tools.fake_torch_cache import write_random_weights
-        from tools.notebook_memory import run_notebook
+        from course_lib.notebook_runner import run_notebook
 
         if config.QUICK:
             raise RuntimeError("unset COURSE_LIB_QUICK: notebook memory is measured in lecture mode")
         home = Path(tempfile.mkdtemp(prefix="fake-torch-"))
         write_random_weights(home, [net])
         os.environ["TORCH_HOME"] = str(home)   # this child process only
-        return lambda: run_notebook(ROOT / "notebooks" / f"{notebook}.ipynb")   # timed: the whole notebook, once
+        return lambda: run_notebook(ROOT / "notebooks" / f"{notebook}.ipynb", quick=False)   # timed: the whole notebook, once
 
     return make
 

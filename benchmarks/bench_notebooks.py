@@ -4,18 +4,19 @@ Budgets (issue 12, on a 2-core CPU): every notebook <= 120 s, plus, for 07, its 
 cell (300 steps of 2 crops) with a budget of its own, 120 s; the whole gallery <= 12 min,
 peak RSS <= 1.5 GB per notebook (Binder gives about 2 GB).
 
-Each row runs its notebook once (``repeats=1``: a lecture-mode run takes minutes) inside
-the harness's own child process, with ``tools/notebook_memory.run_notebook``: every code
-cell in an IPython shell with the inline backend, widget callbacks included (each notebook
-calls them once). The time column is that run's wall time (no kernel start-up), the
-peak-RSS column the process's. These rows are slow: they run only when named,
+Each row runs its notebook once (``repeats=1``: a lecture-mode run takes minutes) in a fresh
+kernel through ``course_lib.notebook_runner`` (the one headless runner), widget callbacks
+included (each notebook calls them once). The time column is that run's wall time (kernel
+start-up included), the peak-RSS column the kernel's. These rows are slow: they run only when named,
 ``python -m benchmarks notebook``. ``./run.sh gallery`` prints the same notebooks' times
 in a real kernel, per cell in ``build/gallery/timings.json``.
 """
 from pathlib import Path
 
 from benchmarks.harness import Bench
-from tools.notebook_memory import LIMIT_MB, run_notebook
+from course_lib.notebook_runner import run_notebook
+
+LIMIT_MB = 1500   # Binder gives about 2 GB
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0*.ipynb"))
 BUDGET_S = 120
@@ -28,7 +29,7 @@ def _run(path: Path):
 
         if config.QUICK:
             raise RuntimeError("unset COURSE_LIB_QUICK: notebooks are measured in lecture mode")
-        return lambda: run_notebook(path)
+        return lambda: run_notebook(path, quick=False)
 
     return make
 

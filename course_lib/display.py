@@ -9,7 +9,6 @@
 """
 import html
 import io
-import os
 import re
 from contextlib import contextmanager
 
@@ -18,8 +17,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .config import testing
 from .i18n import tr
 from .images import ImageError, list_samples, load_image, sample_image, tensor_to_image
+from .live_output import LiveOutput   # noqa: F401  (the notebooks' Output widget)
 
 
 def as_image(item):
@@ -85,11 +86,6 @@ def error_html(error: Exception) -> str:
 
 READABLE = (ValueError, KeyError, IndexError, RuntimeError, OSError)   # shown as one red line in class
 _declared = []   # stack of [kinds, match, errors seen] opened by ``expected_error``
-
-
-def testing() -> bool:
-    """True under the test suite: ``COURSE_LIB_TESTING=1`` (set by ``./run.sh test`` and the root conftest.py)."""
-    return os.environ.get("COURSE_LIB_TESTING", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _kinds(expect) -> tuple:

@@ -169,19 +169,14 @@ print("widgets recomputed", made)
 '''
 
 
-def test_notebook_04_widgets_show_the_pictures_above_and_recompute_when_clicked(monkeypatch):
-    import os
+def test_notebook_04_widgets_show_the_pictures_above_and_recompute_when_clicked():
     from pathlib import Path
 
     import nbformat
-    from nbclient import NotebookClient
 
-    root = Path(__file__).resolve().parents[1]
-    monkeypatch.setenv("COURSE_LIB_QUICK", "1")
-    monkeypatch.setenv("COURSE_LIB_TESTING", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
-    path = root / "notebooks" / "04_class_visualization_deepdream.ipynb"
+    from course_lib.notebook_runner import run_notebook
+
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "04_class_visualization_deepdream.ipynb"
     nb = nbformat.read(path, as_version=4)
     first = next(i for i, c in enumerate(nb.cells) if "on_class_run(" in c.source and "def " in c.source)
     last = next(i for i, c in enumerate(nb.cells) if "on_dream(" in c.source and "def " in c.source)
@@ -192,6 +187,6 @@ def test_notebook_04_widgets_show_the_pictures_above_and_recompute_when_clicked(
         nb.cells.insert(index, nbformat.v4.new_code_cell(
             f"first_runs = globals().get('first_runs', [])\n_real = {name}\n"
             f"def {name}(*args, **kwargs):\n    first_runs.append({name!r}); return _real(*args, **kwargs)"))
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    text = run_notebook(nb, cwd=path.parent, quick=True,
+                        env={"COURSE_LIB_TESTING": "1", "MPLBACKEND": "Agg"}).text()
     assert "widgets recomputed" in text

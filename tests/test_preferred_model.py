@@ -8,14 +8,13 @@ import os
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 import torch
-from nbclient import NotebookClient
 
 from course_lib import deconvnet, saliency
 from course_lib.hooks import hook_count
 from course_lib.models import cached_models, cached_weights_path, load_model, model_choices, preferred_model
+from course_lib.notebook_runner import run_notebook as run
 from course_lib.style import transfer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,15 +117,9 @@ def test_gatys_runs_on_vgg19_with_the_papers_layers():
 
 def run_notebook(name: str, monkeypatch, torch_home) -> str:
     """Execute a notebook in quick mode with TORCH_HOME set; returns all its text output."""
-    monkeypatch.setenv("TORCH_HOME", str(torch_home))
-    monkeypatch.setenv("COURSE_LIB_QUICK", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("COURSE_LIB_OFFLINE", "1")          # paintings: the generated stand-ins, no waiting
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    path = ROOT / "notebooks" / f"{name}.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    env = {"TORCH_HOME": str(torch_home), "MPLBACKEND": "Agg",
+           "COURSE_LIB_OFFLINE": "1"}          # paintings: the generated stand-ins, no waiting
+    return run(ROOT / "notebooks" / f"{name}.ipynb", quick=True, env=env).text()
 
 
 @pytest.mark.parametrize("name", list(NOTEBOOK_NETS))

@@ -11,12 +11,12 @@ images, so the page works offline without any JavaScript. ``index.html`` shows a
 thumbnail per notebook (its largest output image). Prints progress per notebook and the
 total time; exits with status 1 if a notebook failed (its page shows where).
 
-A cell may run ``--timeout`` seconds (default 10 minutes: no lecture cell needs more than
-two on a quiet 2-core machine, but a shared one can be five times slower); a cell that runs longer fails its notebook with a message naming the notebook and
-the cell. Every code cell's wall time, the kernel's CPU time over it and the time the
-kernel itself took are written to ``timings.json``; a cell after which the client waited
-long for a kernel that had already finished fails as well ("stalled"), so that the
-gallery can never wait silently again (see ``OutputWidget`` below for the hang it had).
+Notebooks run through ``course_lib.notebook_runner`` (the one headless runner): a cell may run
+``--timeout`` seconds (default 10 minutes: no lecture cell needs more than two on a quiet 2-core
+machine, but a shared one can be five times slower); a cell that runs longer, or after which the
+client waited on a kernel that had finished ("stalled"), fails its notebook with a message naming
+the notebook and the cell. Every code cell's wall time, the kernel's CPU time over it and the
+time the kernel itself took are written to ``timings.json``.
 """
 import argparse
 import base64
@@ -27,160 +27,32 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import asdict
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-from nbclient.jsonutil import json_clean
-from nbclient.output_widget import OutputWidget as _NbclientOutputWidget
 from nbconvert import HTMLExporter
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))   # run as a script from anywhere: this checkout's course_lib first
+
+from course_lib.notebook_runner import CELL_TIMEOUT_S, CellTime, run_notebook  # noqa: E402
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 THUMB_SIZE = (360, 240)
 
 
-# ---- running ---------------------------------------------------------------------------
-
-CELL_TIMEOUT_S = 600     # per cell: 5x the slowest lecture cell on a quiet 2-core machine (busy ones are slower)
-STALL_S = 10.0           # client wall time beyond the kernel's own time that counts as a stall
-
-
-class OutputWidget(_NbclientOutputWidget):
-    """nbclient's stand-in for a browser's Output widget, minus the hang it caused.
-
-    When a cell's code writes into an ``Output`` widget (``with out: plt.show()``), the
-    stand-in stores the output and sends the widget's new ``outputs`` back to the kernel
-    on the shell socket, as a browser does. nbclient sends it through jupyter_client's
-    ``Session.send``, which writes on a *plain* zmq shadow of the client's asyncio shell
-    socket. A zmq socket's file descriptor is edge-triggered, and a send processes the
-    socket's pending commands: when the kernel's ``execute_reply`` has just arrived (it
-    follows the figure by a few ms; the client is still busy with the large PNG message),
-    that send consumes the wake-up, pyzmq's asyncio wrapper never learns that a message is
-    ready, and nbclient's poll for the reply sleeps until its timeout. Then it finds the
-    reply and carries on without an error: the whole per-cell timeout lost per such cell
-    (03 cell 14, 04 cell 9, 05 cell 10, 06 cell 15 in lecture mode with the inline backend;
-    with Agg ``plt.show()`` displays nothing, so nothing is sent, and in quick mode the PNG
-    is small, so the race is rarely lost). Sending through the asyncio socket itself lets
-    pyzmq re-check the socket's events after the send and wake the waiting poll.
-    Regression test: tests/test_gallery.py::test_output_widget_callbacks_do_not_stall.
-    """
-
-    def _publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
-        content = json_clean(dict(data={} if data is None else data, comm_id=self.comm_id, **keys))
-        session = self.kernel_client.session
-        msg = session.msg(msg_type, content=content, parent=self.parent_header,
-                          metadata={} if metadata is None else metadata)
-        self.kernel_client.shell_channel.socket.send_multipart(session.serialize(msg))
-
-
-@dataclass
-class CellTime:
-    index: int                 # position in the notebook (markdown cells counted), as Jupyter shows
-    wall_s: float              # seen by the client: sent to reply and outputs received
-    cpu_s: float | None        # the kernel process's CPU time (all threads) over the cell
-    kernel_s: float | None     # the kernel's own time, from its execute_input to its execute_reply
-
-    def problem(self) -> str | None:
-        """Why this cell's timing is wrong, or None: a client that waited on a finished kernel."""
-        if self.kernel_s is not None and self.wall_s - self.kernel_s > STALL_S:
-            return (f"stalled: the kernel finished in {self.kernel_s:.1f} s but the client waited "
-                    f"{self.wall_s:.1f} s")
-        return None
-
-    def idle(self, ratio: float = 5.0, grace_s: float = 120.0) -> bool:
-        """Wall time far above CPU time: the kernel sat idle (waiting on something) in this cell.
-
-        Generous on purpose: on a loaded 2-core machine (load 15) busy cells were seen at
-        wall = 4.7 x CPU (03 cell 19: 159 s wall, 34 s CPU); the hang this catches idled for
-        the whole per-cell timeout.
-        """
-        return self.cpu_s is not None and self.wall_s > ratio * self.cpu_s + grace_s
-
-
-class CourseNotebookClient(NotebookClient):
-    """nbclient with the fixed Output widget stand-in and a ``CellTime`` per code cell."""
-
-    def __init__(self, nb, **kwargs):
-        super().__init__(nb, **kwargs)
-        self.widget_registry = {"@jupyter-widgets/output": {"OutputModel": OutputWidget}}
-        self.cell_times: list[CellTime] = []
-        self.current_cell: int | None = None
-
-    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
-        if cell.cell_type != "code" or not cell.source.strip():
-            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
-        self.current_cell = cell_index
-        cpu0, start = self._kernel_cpu_s(), time.perf_counter()
-        try:
-            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
-        finally:
-            wall = time.perf_counter() - start
-            cpu1 = self._kernel_cpu_s()
-            cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
-            self.cell_times.append(CellTime(cell_index, wall, cpu, _kernel_seconds(cell)))
-
-    def handle_comm_msg(self, outs, msg, cell_index):
-        """As a browser does, forget a widget the kernel closed: its view disappears."""
-        super().handle_comm_msg(outs, msg, cell_index)
-        if msg["msg_type"] == "comm_close":
-            self.widget_state.pop(msg["content"]["comm_id"], None)
-            self.widget_buffers.pop(msg["content"]["comm_id"], None)
-
-    def _kernel_cpu_s(self) -> float | None:
-        """User + system CPU seconds of the kernel process so far (Linux /proc; None elsewhere)."""
-        try:
-            pid = self.km.provisioner.process.pid
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")   # utime stime cutime cstime
-        except (AttributeError, OSError, ValueError, IndexError):
-            return None
-
-
-def _kernel_seconds(cell) -> float | None:
-    timing = cell.metadata.get("execution", {})
-    try:
-        start, end = (datetime.fromisoformat(timing[k].replace("Z", "+00:00"))
-                      for k in ("iopub.execute_input", "shell.execute_reply"))
-    except (KeyError, ValueError):
-        return None
-    return (end - start).total_seconds()
-
+# ---- running: course_lib.notebook_runner, the one headless runner ------------------------
 
 def execute(path: Path, quick: bool, timeout: int, log: Path):
     """``(nb, error, cell_times)``: the notebook executed in a fresh kernel (cwd = its folder).
 
-    ``error`` is None or one line naming the notebook and the cell. The kernel's own stderr
-    (start-up warnings, crashes below Python) goes to ``log``.
+    ``error`` is None or one line naming the notebook and the cell (failed, timed out or
+    stalled). The kernel's own stderr (start-up warnings, crashes below Python) goes to ``log``.
     """
-    nb = nbformat.read(path, as_version=4)
-    env = {k: v for k, v in os.environ.items() if k not in ("COURSE_LIB_QUICK", "MPLBACKEND")}
-    if quick:
-        env["COURSE_LIB_QUICK"] = "1"
-    client = CourseNotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
-                                  record_timing=True, resources={"metadata": {"path": str(path.parent)}})
-    where = lambda: f"{path.name} cell {client.current_cell}"   # noqa: E731
-    error = None
-    try:
-        with open(log, "w") as stderr:
-            client.execute(env=env, stderr=stderr)
-    except CellExecutionError as e:
-        error = f"{where()}: {e.ename}: {e.evalue}"
-    except CellTimeoutError:
-        error = f"{where()}: CellTimeoutError: still running after the {timeout} s allowed per cell"
-    except DeadKernelError as e:   # the kernel ran out of memory or crashed below Python
-        error = f"{where()}: DeadKernelError: {str(e).strip().splitlines()[0]}"
-    if error is None:
-        stalled = [(t.index, t.problem()) for t in client.cell_times if t.problem()]
-        if stalled:
-            error = f"{path.name} cell {stalled[0][0]}: {stalled[0][1]}"
-    return nb, error, client.cell_times
+    run = run_notebook(path, quick=quick, timeout=timeout, store_widget_state=True, kernel_log=log, check=False)
+    return run.nb, run.error, run.cells
 
 
 # ---- static widget fallbacks -----------------------------------------------------------
