@@ -5,6 +5,7 @@
 #   ./run.sh bench     print the benchmark table
 #   ./run.sh gallery   execute every notebook in lecture mode into build/gallery/ (HTML)
 #   ./run.sh fetch     while online: the slides' networks + paintings into the caches (--list: what is there)
+#   ./run.sh doctor    the environment: torch build, venv size, memory after import torch, cached nets
 #   ./run.sh setup     only set up .venv
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -15,12 +16,14 @@ setup() {
   if [ ! -x "$PY" ]; then
     python3 -m venv "$VENV"
   fi
-  # torch first, pinned: an unpinned torch can pull several GB. Override for other platforms,
-  # e.g. TORCH_SPEC="torch torchvision --index-url https://download.pytorch.org/whl/cpu".
+  # torch first, pinned: an unpinned torch can pull several GB. scripts/choose_torch.py picks the build
+  # (CPU-only on Linux without an NVIDIA GPU: 1 GB, not 6) and says why in one line; TORCH_SPEC overrides.
   if ! "$PY" -c "import torch, torchvision" 2>/dev/null; then
-    "$PY" -m pip install ${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
+    torch_args=$("$PY" scripts/choose_torch.py)
+    "$PY" -m pip install $torch_args \
+      || { echo "run.sh: 'pip install $torch_args' failed (see above); TORCH_SPEC=\"<pip arguments>\" picks another source" >&2; exit 1; }
   fi
-  if ! "$PY" -c "import course_lib, nbval, xdist, jupyterlab, playwright, polib" 2>/dev/null; then
+  if ! "$PY" -c "import course_lib, nbval, xdist, jupyterlab, notebook, playwright, polib" 2>/dev/null; then
     "$PY" -m pip install -e ".[lab,test]"
   fi
 }
@@ -48,6 +51,9 @@ case "${1:-}" in
   fetch)
     setup
     exec "$PY" -m course_lib.fetch "${@:2}" ;;
+  doctor)
+    setup
+    exec "$PY" -m course_lib.doctor "${@:2}" ;;
   *)
-    sed -n '2,9p' "$0"; exit 2 ;;
+    sed -n '2,10p' "$0"; exit 2 ;;
 esac

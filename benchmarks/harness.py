@@ -119,4 +119,12 @@ def main(argv):
                 print(f"{row.name:<52} {'':>12} {'':>10} {'':>12} {ratio:>8.1f}x {floor:>10}", flush=True)
     if slow:
         print(f"({len(slow)} slow rows skipped; name them to run them, e.g. python -m benchmarks notebook)")
+    print(environment_line())
     return 0
+
+
+def environment_line() -> str:
+    """Under the table, the torch build the numbers were measured with (a CUDA build holds more memory)."""
+    from course_lib.doctor import torch_build
+
+    return f"torch {torch_build()}; venv size, memory after import torch, cached nets: ./run.sh doctor"

@@ -33,3 +33,4 @@ def test_runner_prints_a_table():
     assert "median s" in lines[0] and "peak RSS MB" in lines[0]
     row = next(line for line in lines if line.startswith("forward pass (efficientnet_lite0)"))
     assert "224x224" in row and float(row.split()[-2]) > 0
+    assert lines[-1].startswith("torch ") and " build" in lines[-1] and "./run.sh doctor" in lines[-1]
