@@ -474,7 +474,8 @@ def forbidden_terms(text: str, terms=None) -> list:
     found = []
     for english, russian, forbidden in terms:
         for bad in forbidden:
-            if re.search(r"(?<![\w.])" + re.escape(bad) + r"(?!\w)", plain, re.I):
+            end = r"(?!\w)" if bad[-1].isalpha() else ""   # "ноутбук 0" also matches "ноутбук 02"
+            if re.search(r"(?<![\w.])" + re.escape(bad) + end, plain, re.I):
                 found.append((bad, russian))
     return found
 
@@ -482,14 +483,15 @@ def forbidden_terms(text: str, terms=None) -> list:
 def latin_names(text: str, names=None) -> list:
     """[(latin, russian)]: author names the glossary writes in Russian, found in Latin."""
     names = glossary()["names"] if names is None else names
-    plain = re.sub(r"`[^`]*`|\]\([^)]*\)|https?://\S+|\*[^*\n]+\*", " ", text)   # code, links, *paper titles*
+    # code, links, *paper titles*, «slide titles» (quoted as the slides write them)
+    plain = re.sub(r"`[^`]*`|\]\([^)]*\)|https?://\S+|\*[^*\n]+\*|«[^»]*»", " ", text)
     return [(latin, russian) for latin, russian in names if re.search(r"\b" + re.escape(latin) + r"\b", plain)]
 
 
 def english_formula_words(text: str) -> list:
     """English words written as \\text{...} inside formulas of a Russian text (\\text{or}, \\text{if})."""
     return [w for f in MATH.findall(text) for w in re.findall(r"\\text\{([^{}]*)\}", f)
-            if WORD.search(w) and not CYRILLIC.search(w)]
+            if re.search(r"[a-z]{2,}", w) and not CYRILLIC.search(w)]
 
 
 def lint_notebook(rel: Path, nb=None) -> dict:
