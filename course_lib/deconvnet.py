@@ -36,7 +36,8 @@ from .hooks import RELU_BACKWARD_RULES, relu_backward_rule
 from .images import image_to_tensor, list_samples, sample_image, tensor_to_image
 from .models import check_name
 from .saliency import (SHIFT, averaged_inputs, averaging_note, check_averaging, check_input, check_rule_applies, colour_image,
-                       evaluating)
+                       evaluating, method_title)
+from .i18n import tr
 
 
 # ---- the three mirror operations ----------------------------------------------------
@@ -80,9 +81,9 @@ def keep_unit(a: torch.Tensor, channel: int, keep: str = "max", at: torch.Tensor
     """
     N, C = a.shape[:2]
     if not 0 <= channel < C:
-        raise ValueError(f"channel {channel} is out of range 0..{C - 1} for this layer")
+        raise ValueError(tr("channel {channel} is out of range 0..{last} for this layer", channel=channel, last=C - 1))
     if keep not in ("max", "map"):
-        raise ValueError(f"keep must be 'max' (one activation) or 'map' (the whole feature map), got {keep!r}")
+        raise ValueError(tr("keep must be 'max' (one activation) or 'map' (the whole feature map), got {keep!r}", keep=keep))
     a = a.detach()
     z = torch.zeros_like(a)
     if keep == "map":
@@ -103,10 +104,10 @@ class DeconvNet:
         self.layers = list(features)
         for i, m in enumerate(self.layers):
             if not isinstance(m, (nn.Conv2d, nn.ReLU, nn.MaxPool2d)):
-                raise ValueError(f"layer {i} is a {type(m).__name__}; the mirror knows Conv2d, ReLU and MaxPool2d "
-                                 f"only. Use deconvnet.project(model, ...) (the backprop form) for other networks")
+                raise ValueError(tr("layer {i} is a {kind}; the mirror knows Conv2d, ReLU and MaxPool2d only. "
+                                    "Use deconvnet.project(model, ...) (the backprop form) for other networks", i=i, kind=type(m).__name__))
             if isinstance(m, nn.Conv2d) and (isinstance(m.padding, str) or m.padding_mode != "zeros"):
-                raise ValueError(f"layer {i}: only numeric zero padding is supported, got {m.padding!r}/{m.padding_mode}")
+                raise ValueError(tr("layer {i}: only numeric zero padding is supported, got {padding!r}/{mode}", i=i, padding=m.padding, mode=m.padding_mode))
         self.names = dict(names) if names else {str(i): i for i in range(len(self.layers))}
 
     @classmethod
@@ -114,8 +115,8 @@ class DeconvNet:
         """The mirror of ``model.net.features`` with the model's layer names (conv1_1, relu1_1, pool1 ...)."""
         features = getattr(model.net, "features", None)
         if not isinstance(features, nn.Sequential):
-            raise ValueError(f"{model.name} has no sequential `features` stack to mirror; "
-                             f"use deconvnet.project(model, ...), which works on any network")
+            raise ValueError(tr("{name} has no sequential `features` stack to mirror; "
+                                "use deconvnet.project(model, ...), which works on any network", name=model.name))
         index = {id(m): i for i, m in enumerate(features)}
         return cls(features, {n: index[id(m)] for n, m in model.layers.items() if id(m) in index})
 
@@ -171,7 +172,8 @@ def project(model, x: torch.Tensor, layer: str, channel: int, keep: str = "max",
     """
     model.layer(layer)  # a clear error for an unknown name, before any work
     if method not in RELU_BACKWARD_RULES:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(RELU_BACKWARD_RULES)}")
+        raise ValueError(tr("unknown method {method!r}; choose one of {methods}", method=method,
+                            methods=", ".join(RELU_BACKWARD_RULES)))
     check_input(x)
     check_averaging(x, samples, shift, noise, batch)
     I = x.detach().to(model.device).clone().requires_grad_(True)  # [N, 3, H, W]
@@ -218,9 +220,10 @@ def image_pool(config: PatchConfig | None = None):
         crops = [(name, square)]
         for s in config.crop_scales:
             c = round(side * s)
-            corners = {"top left": (0, 0), "top right": (side - c, 0), "bottom left": (0, side - c),
-                       "bottom right": (side - c, side - c), "centre": ((side - c) // 2, (side - c) // 2)}
-            crops += [(f"{name} {where} x{1 / s:g}", square.crop((u, v, u + c, v + c))) for where, (u, v) in corners.items()]
+            corners = {tr("top left"): (0, 0), tr("top right"): (side - c, 0), tr("bottom left"): (0, side - c),
+                       tr("bottom right"): (side - c, side - c), tr("centre"): ((side - c) // 2, (side - c) // 2)}
+            crops += [(tr("{name} {where} x{zoom:g}", name=name, where=where, zoom=1 / s), square.crop((u, v, u + c, v + c)))
+                      for where, (u, v) in corners.items()]
         for label, crop in crops:
             images.append(image_to_tensor(crop.resize((S, S), Image.LANCZOS)))  # [1, 3, S, S]
             labels.append(label)
@@ -249,7 +252,8 @@ def top_patches(model, layer: str, channel: int, pool=None, config: PatchConfig 
     a = pool_activations(model, layer, images, config.batch)              # [P, C, h, w]
     x = model.to_input(images)
     if not 0 <= channel < a.shape[1]:
-        raise ValueError(f"channel {channel} is out of range 0..{a.shape[1] - 1} for layer {layer}")
+        raise ValueError(tr("channel {channel} is out of range 0..{last} for layer {layer}", channel=channel,
+                            last=a.shape[1] - 1, layer=layer))
     best = a[:, channel].reshape(len(a), -1).amax(dim=1)               # [P] max over positions
     top = best.topk(min(config.top_k, len(best))).indices
     chunks = top.split(config.project_batch)  # a few at a time: the backward graph grows with the batch
@@ -297,9 +301,10 @@ def show_projection(model, x: torch.Tensor, layer: str, channel: int, keep: str 
                     **averaging):
     """The image beside the deconvnet projection of ``layer``/``channel`` (slide: Визуализация признаков #0)."""
     R = project(model, x, layer, channel, keep, method, **averaging)
-    what = "strongest activation" if keep == "max" else "whole feature map"
-    return show_images([model.deprocess(x), colour_image(R)],
-                       ["image", f"{method}: {layer}, channel {channel}, {what}{averaging_note(**averaging)}"], size=4)
+    what = (tr("{method}: {layer}, channel {channel}, strongest activation") if keep == "max"
+            else tr("{method}: {layer}, channel {channel}, whole feature map"))
+    title = what.format(method=method_title(method), layer=layer, channel=channel) + averaging_note(**averaging)
+    return show_images([model.deprocess(x), colour_image(R)], [tr("image"), title], size=4)
 
 
 def show_top_patches(patches: list, title: str = ""):

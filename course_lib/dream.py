@@ -30,9 +30,9 @@ from torchvision.transforms.functional import gaussian_blur
 from .config import lecture_or_quick
 from .feature_vis import ImageParam, random_transform
 from .images import image_to_tensor, load_image, tensor_to_image
-from .i18n import tr
 from .models import channels_last
 from .progress import Optimisation
+from .i18n import tr, trn
 
 DOG_CLASSES = range(151, 269)     # ImageNet: 'Chihuahua' ... 'Mexican hairless'
 ANIMAL_CLASSES = range(0, 398)    # ImageNet: 'tench' ... 'puffer'
@@ -69,8 +69,8 @@ def class_config(recipe: str = "slide", **overrides) -> ClassVisConfig:
                               jitter=lecture_or_quick(8, 2), blur_every=0, fourier=True, decorrelate=True,
                               scale=lecture_or_quick(0.1, 0.05), rotate=lecture_or_quick(10.0, 5.0))
     else:
-        raise ValueError(f"unknown recipe {recipe!r}; choose one of {RECIPES}: 'slide' (Simonyan et al. 2014, "
-                         f"the slide) or 'distill' (Olah, Mordvintsev, Schubert 2017)")
+        raise ValueError(tr("unknown recipe {recipe!r}; choose one of {recipes}: 'slide' (Simonyan et al. 2014, "
+                            "the slide) or 'distill' (Olah, Mordvintsev, Schubert 2017)", recipe=recipe, recipes=RECIPES))
     return replace(base, **overrides)
 
 
@@ -94,8 +94,8 @@ def class_visualization(model, target, recipe=None, steps=None, lr=None, l2=None
     if recipe is not None and recipe not in RECIPES:
         class_config(recipe)  # the readable ValueError
     if config is not None and recipe is not None and config.recipe != recipe:
-        raise ValueError(f"recipe={recipe!r} but config is a {config.recipe!r} config; pass one of them, "
-                         f"or class_config({recipe!r}, ...)")
+        raise ValueError(tr("recipe={recipe!r} but config is a {config!r} config; pass one of them, "
+                            "or class_config({recipe!r}, ...)", recipe=recipe, config=config.recipe))
     cfg = _settings(config or class_config(recipe or "slide"), steps=steps, lr=lr, l2=l2)
     c = model.class_index(target)
     if cfg.recipe not in RECIPES:
@@ -129,10 +129,10 @@ def _slide_ascent(model, c, cfg, generator, live, quiet):
 def _distill_ascent(model, c, cfg, generator, live, quiet):
     param = ImageParam(cfg.size, fourier=cfg.fourier, decorrelate=cfg.decorrelate, device=model.device)
     if cfg.optimizer not in ("gradient", "adam"):
-        raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose 'gradient' or 'adam'")
+        raise ValueError(tr("unknown optimizer {optimizer!r}; choose 'gradient' or 'adam'", optimizer=cfg.optimizer))
     optimiser = torch.optim.Adam([param.Z], lr=cfg.lr) if cfg.optimizer == "adam" else None
     scores_c = []
-    with Optimisation(cfg.steps, f"class model '{model.categories[c]}' (distill)", live=live,
+    with Optimisation(cfg.steps, tr("class model '{name}' (distill)", name=model.categories[c]), live=live,
                       to_image=tensor_to_image, quiet=quiet) as run:
         for _ in range(cfg.steps):
             x = param.image()                                                # [1, 3, H, W] in (0, 1), I = 0.5 grey at first
@@ -176,7 +176,9 @@ def layer_objective(model, layer: str, channel: int | None = None):
         if channel is None:
             return A.pow(2).mean()
         if not 0 <= channel < A.shape[1]:
-            raise ValueError(f"channel {channel} is out of range: layer {layer!r} has {A.shape[1]} channels (0..{A.shape[1] - 1})")
+            raise ValueError(trn("channel {channel} is out of range: layer {layer!r} has {n} channel, 0..{last}",
+                                 "channel {channel} is out of range: layer {layer!r} has {n} channels, 0..{last}",
+                                 A.shape[1], channel=channel, layer=layer, last=A.shape[1] - 1))
         return A[:, channel].pow(2).mean()
 
     return objective
@@ -224,7 +226,7 @@ def deep_dream(model, image, objective=None, octaves=None, octave_scale=None, st
     else:
         base = image_to_tensor(load_image(image, max_size=cfg.size)).to(model.device)
     if base.dim() != 4 or base.shape[:2] != (1, 3):
-        raise ValueError(f"expected an image tensor [1, 3, H, W], got {list(base.shape)}")
+        raise ValueError(tr("expected an image tensor [1, 3, H, W], got {shape}", shape=list(base.shape)))
     pyramid = [_resize(base, size) for size in _octave_sizes(base.shape[-2:], cfg.octaves, cfg.octave_scale)]
     detail = torch.zeros_like(pyramid[0])            # what the dream added so far; smallest octave first
     octave_base = previous_base = pyramid[0]
@@ -270,10 +272,11 @@ def _tiles(length, tile):
 def _octave_sizes(hw, octaves, scale, smallest=32):
     """(H, W) of each octave, smallest first; never below ``smallest`` pixels."""
     if octaves < 1 or scale < 1:
-        raise ValueError(f"need octaves >= 1 and octave_scale >= 1, got {octaves} and {scale}")
+        raise ValueError(tr("need octaves >= 1 and octave_scale >= 1, got {octaves} and {scale}", octaves=octaves, scale=scale))
     h, w = hw
     if min(h, w) < smallest:
-        raise ValueError(f"image of {w}x{h} pixels is too small to dream on; give at least {smallest}x{smallest}")
+        raise ValueError(tr("image of {w}x{h} pixels is too small to dream on; give at least {smallest}x{smallest}",
+                            w=w, h=h, smallest=smallest))
     sizes = [(max(smallest, round(h / scale ** i)), max(smallest, round(w / scale ** i))) for i in range(octaves)]
     return sizes[::-1]
 

@@ -152,7 +152,7 @@ class TrainingImages:
         if folder is not None:
             self.photos += _folder_images(Path(folder).expanduser(), max_size)
         if not self.photos:
-            raise ImageError("no training images: use the sample photos or give a folder with images")
+            raise ImageError(tr("no training images: use the sample photos or give a folder with images"))
 
     def batch(self, n: int, size: int, generator: torch.Generator) -> torch.Tensor:
         """[n, 3, size, size]: a random photo, a crop of 40-100% of its short side, maybe mirrored."""
@@ -173,15 +173,15 @@ def _randint(n, generator):
 
 def _folder_images(folder: Path, max_size: int) -> list:
     if not folder.is_dir():
-        raise ImageError(f"no such folder: {folder}")
+        raise ImageError(tr("no such folder: {folder}", folder=folder))
     images = []
     for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
         try:
             images.append(image_to_tensor(load_image(path, max_size=max_size)))
         except ImageError as e:
-            warnings.warn(f"skipped a training image: {e}", stacklevel=3)
+            warnings.warn(tr("skipped a training image: {error}", error=e), stacklevel=3)
     if not images:
-        raise ImageError(f"{folder} holds no readable images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise ImageError(tr("{folder} holds no readable images ({suffixes})", folder=folder, suffixes=", ".join(sorted(IMAGE_SUFFIXES))))
     return images
 
 
@@ -248,7 +248,7 @@ def perceptual_loss(model, y, c, grams, config, delta=None) -> tuple:
     delta = config.delta if delta is None else delta
     if delta:
         if COLOURS not in grams:
-            raise ValueError("config.delta > 0 needs the style's colours: make the targets with style_grams(model, a, size, layers)")
+            raise ValueError(tr("config.delta > 0 needs the style's colours: make the targets with style_grams(model, a, size, layers)"))
         total = total + delta * colour_loss(y, grams[COLOURS]) / B
     return total, content, style
 
@@ -285,7 +285,7 @@ class FastStyle:
     def stylise(self, image, size=None, blend: float = 1.0) -> Image.Image:
         """One forward pass y = f_W(c), mixed with the photo: blend * y + (1 - blend) * c (slide #8)."""
         if not 0 <= blend <= 1:
-            raise ValueError(f"blend must be between 0 (the photo) and 1 (fully stylised), got {blend}")
+            raise ValueError(tr("blend must be between 0 (the photo) and 1 (fully stylised), got {blend}", blend=blend))
         c = image_to_tensor(load_image(image, max_size=size)).to(next(self.net.parameters()).device)
         y = self.net.eval()(c)
         return tensor_to_image(blend * y + (1 - blend) * c)
@@ -340,17 +340,17 @@ def load(path) -> FastStyle:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise CheckpointError(f"no such checkpoint: {path}") from None
+        raise CheckpointError(tr("no such checkpoint: {path}", path=path)) from None
     except Exception as e:  # pickle errors, truncated zip files, ...
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}: {e})") from None
+        raise CheckpointError(tr("{path} is not a readable checkpoint ({error})", path=path, error=f"{type(e).__name__}: {e}")) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a fast-style checkpoint of this course (format {FORMAT})")
+        raise CheckpointError(tr("{path} is not a fast-style checkpoint of this course (format {format})", path=path, format=FORMAT))
     config = FastStyleConfig(**{"delta": 0.0, **data["config"]})  # checkpoints older than L_colour were trained without it
     net = TransformerNet(tuple(config.channels), config.residual_blocks)
     try:
         net.load_state_dict(data["state_dict"])
     except RuntimeError as e:
-        raise CheckpointError(f"{path}: the weights do not fit the stored architecture ({e})") from None
+        raise CheckpointError(tr("{path}: the weights do not fit the stored architecture ({error})", path=path, error=e)) from None
     return FastStyle(data["name"], net.eval(), config, list(data.get("history", [])))
 
 

@@ -29,6 +29,7 @@ import torch.nn as nn
 from .config import lecture_or_quick
 
 from .models import CourseModel, check_name
+from .i18n import tr, trn
 
 
 def conv_layers(model: CourseModel) -> dict:
@@ -55,8 +56,12 @@ def normalise_filters(w: torch.Tensor) -> torch.Tensor:
 def check_channels(channels, n: int, what: str = "channel") -> list:
     channels = list(range(n)) if channels is None else [int(c) for c in channels]
     bad = [c for c in channels if not 0 <= c < n]
+    if bad and what == "filter":
+        raise ValueError(trn("filter {bad} is out of range: this layer has {n} filter, 0..{last}",
+                             "filter {bad} is out of range: this layer has {n} filters, 0..{last}", n, bad=bad[0], last=n - 1))
     if bad:
-        raise ValueError(f"{what} {bad[0]} is out of range: this layer has {n} {what}s, 0..{n - 1}")
+        raise ValueError(trn("channel {bad} is out of range: this layer has {n} channel, 0..{last}",
+                             "channel {bad} is out of range: this layer has {n} channels, 0..{last}", n, bad=bad[0], last=n - 1))
     return channels
 
 
@@ -64,7 +69,8 @@ def show_first_layer_filters(model: CourseModel, ncols: int = 8, size: float = 1
     """The RGB filters of the first convolution as colour tiles (slide: Визуализация фильтров)."""
     w = conv_weight(model)                                        # [C_out, 3, k, k]
     if w.shape[1] != 3:
-        raise ValueError(f"the first convolution of {model.name} has {w.shape[1]} input channels, not 3 (RGB)")
+        raise ValueError(tr("the first convolution of {name} has {n} input channels, not 3 (RGB)",
+                               name=model.name, n=w.shape[1]))
     tiles = normalise_filters(w).permute(0, 2, 3, 1)              # [C_out, k, k, 3]
     nrows = -(-len(tiles) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
@@ -74,7 +80,8 @@ def show_first_layer_filters(model: CourseModel, ncols: int = 8, size: float = 1
             ax.imshow(tiles[i].numpy(), interpolation="nearest")
             ax.set_title(str(i), fontsize=7)
     name = next(iter(conv_layers(model)))
-    fig.suptitle(f"{model.name}: first layer {name}, {w.shape[0]} filters {w.shape[2]}x{w.shape[3]}x3")
+    fig.suptitle(trn("{model}: first layer {name}, {n} filter {k}x{k}x3", "{model}: first layer {name}, {n} filters {k}x{k}x3",
+                     w.shape[0], model=model.name, name=name, k=w.shape[2]))
     fig.tight_layout()
     return fig
 
@@ -97,8 +104,8 @@ def show_filters(model: CourseModel, conv: str, channels=0, rows: int = 6, max_i
         lim = m.abs().max().item() or 1.0
         ax.imshow(m.numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")
         ax.set_yticks(range(len(channels)), [str(c) for c in channels])
-        ax.set_xlabel("input channel"), ax.set_ylabel("filter (output channel)")
-        ax.set_title(title + ": a 1x1 conv is a C_out x C_in matrix")
+        ax.set_xlabel(tr("input channel")), ax.set_ylabel(tr("filter (output channel)"))
+        ax.set_title(tr("{title}: a 1x1 conv is a C_out x C_in matrix", title=title))
         return fig
     inputs = min(w.shape[1], max_inputs)
     tiles = normalise_filters(w[channels, :inputs])               # [len(channels), inputs, k, k]
@@ -110,9 +117,10 @@ def show_filters(model: CourseModel, conv: str, channels=0, rows: int = 6, max_i
             if i == 0:
                 ax.set_ylabel(str(channels[r]), rotation=0, labelpad=12)
             if r == 0 and inputs > 1:
-                ax.set_title(f"in {i}", fontsize=7)
+                ax.set_title(tr("in {i}", i=i), fontsize=7)
     depthwise = module is not None and module.groups == module.in_channels and module.groups > 1
-    note = "depthwise: each filter sees only its own channel" if depthwise else f"first {inputs} of {w.shape[1]} input channels"
+    note = (tr("depthwise: each filter sees only its own channel") if depthwise
+            else tr("first {shown} of {n} input channels", shown=inputs, n=w.shape[1]))
     fig.suptitle(f"{title}, {note}", fontsize=9)
     fig.tight_layout()
     return fig
@@ -125,7 +133,8 @@ def activation_maps(model: CourseModel, x: torch.Tensor, layer: str, k: int = 16
     (slide: Визуализация фильтров: "each filter of a layer matched to a fragment of the picture")"""
     F_l = model.features(x, [layer])[layer][0]                    # [C_l, H_l, W_l]
     if F_l.dim() != 3:
-        raise ValueError(f"layer {layer!r} gives a vector of {F_l.numel()} values, not maps; pick a convolutional layer")
+        raise ValueError(tr("layer {layer!r} gives a vector of {n} values, not maps; pick a convolutional layer",
+                              layer=layer, n=F_l.numel()))
     means = F_l.mean(dim=(1, 2))                                  # [C_l]
     top = means.topk(min(k, len(means)))
     return F_l[top.indices].cpu(), top.indices.cpu(), top.values.cpu()
@@ -139,11 +148,12 @@ def show_activation_maps(model: CourseModel, x: torch.Tensor, layer: str, k: int
     for ax in axes.flat:
         ax.axis("off")
     axes.flat[0].imshow(model.deprocess(x))
-    axes.flat[0].set_title("input", fontsize=8)
+    axes.flat[0].set_title(tr("input"), fontsize=8)
     for ax, m, c, v in zip(axes.flat[1:], maps, channels, means):
         ax.imshow(m.numpy(), cmap="viridis", interpolation="nearest")
-        ax.set_title(f"ch {c.item()} (mean {v.item():.2f})", fontsize=7)
-    fig.suptitle(f"{model.name}: {layer}, top {len(maps)} of the channels by mean activation")
+        ax.set_title(tr("ch {c} (mean {mean:.2f})", c=c.item(), mean=v.item()), fontsize=7)
+    fig.suptitle(trn("{model}: {layer}, the {n} channel with the largest mean activation",
+                     "{model}: {layer}, the {n} channels with the largest mean activation", len(maps), model=model.name, layer=layer))
     fig.tight_layout()
     return fig
 
@@ -165,13 +175,13 @@ def effective_filters(model: CourseModel, layer: str, channels=None, method: str
     Use ``crop_to_field`` to cut out the receptive field. The model is left untouched."""
     check_name("layer", layer, model.layers)
     if method not in EFFECTIVE_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(EFFECTIVE_METHODS)}")
+        raise ValueError(tr("unknown method {method!r}; choose one of {methods}", method=method, methods=", ".join(EFFECTIVE_METHODS)))
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples must be a whole number >= 1, got {samples!r}")
+        raise ValueError(tr("{name} must be a whole number >= 1, got {value!r}", name="samples", value=samples))
     if isinstance(size, bool) or not isinstance(size, int) or size < 8:
-        raise ValueError(f"size is the side of the noise images in pixels, a whole number >= 8, got {size!r}")
+        raise ValueError(tr("size is the side of the noise images in pixels, a whole number >= 8, got {size!r}", size=size))
     if not sigma >= 0 or (method == "reverse_correlation" and sigma == 0):
-        raise ValueError(f"sigma must be >= 0 (> 0 for reverse correlation), got {sigma!r}")
+        raise ValueError(tr("sigma must be >= 0 (> 0 for reverse correlation), got {sigma!r}", sigma=sigma))
     generator, total = torch.Generator().manual_seed(seed), None
     for start in range(0, samples, batch):
         n = min(batch, samples - start)
@@ -180,7 +190,7 @@ def effective_filters(model: CourseModel, layer: str, channels=None, method: str
         with torch.set_grad_enabled(method == "gradient"):
             F_l = model.features(model.to_input(I), [layer])[layer]                # [n, C_l, H_l, W_l]
             if F_l.dim() != 4:
-                raise ValueError(f"layer {layer!r} gives a vector, not maps; pick a convolutional layer")
+                raise ValueError(tr("layer {layer!r} gives a vector, not maps; pick a convolutional layer", layer=layer))
             F_c = F_l[:, :, F_l.shape[2] // 2, F_l.shape[3] // 2]                  # [n, C_l] the centre units
             chosen = check_channels(channels, F_c.shape[1])
             F_c = F_c[:, chosen]
@@ -214,8 +224,8 @@ def linear_tuning(w: torch.Tensor, experiment) -> torch.Tensor:
     the best over the sweep's positions at each angle."""
     bars = experiment.bars(experiment.angles, experiment.positions)                # [A*P, 3, S, S]
     if bars.shape[-2:] != w.shape[-2:]:
-        raise ValueError(f"filters of {w.shape[-2]}x{w.shape[-1]} px, stimuli of {bars.shape[-2]}x{bars.shape[-1]} px: "
-                         f"compute the filters with size={bars.shape[-1]}")
+        raise ValueError(tr("filters of {h}x{w} px, stimuli of {sh}x{sw} px: compute the filters with size={sw}",
+                            h=w.shape[-2], w=w.shape[-1], sh=bars.shape[-2], sw=bars.shape[-1]))
     R = torch.einsum("kchw,bchw->kb", w, bars).clamp_min(0)                        # [K, A*P]
     return R.view(len(w), len(experiment.angles), -1).amax(dim=2)                 # [K, A]
 
@@ -239,11 +249,12 @@ def show_effective_filters(model: CourseModel, w: torch.Tensor, channels, layer:
         ax.axis("off")
     for i, (ax, tile) in enumerate(zip(axes[0], stem)):
         ax.imshow(tile.numpy(), interpolation="nearest")
-        ax.set_title(f"stem {i}, 3x3", fontsize=7)
+        ax.set_title(tr("stem {i}, 3x3", i=i), fontsize=7)
     for i, (ax, tile) in enumerate(zip(axes[rows_raw:].flat, tiles)):
         ax.imshow(tile.numpy(), interpolation="nearest")
-        ax.set_title(titles[i] if titles else f"{layer} ch {channels[i]}", fontsize=7)
-    what = "raw stem weights (top) and effective filters" if raw else "effective filters"
-    fig.suptitle(f"{model.name}: {what} of {layer} ({w.shape[-2]}x{w.shape[-1]} px)", fontsize=9)
+        ax.set_title(titles[i] if titles else tr("{layer} ch {c}", layer=layer, c=channels[i]), fontsize=7)
+    what = (tr("{model}: raw stem weights (top) and effective filters of {layer} ({h}x{w} px)") if raw
+            else tr("{model}: effective filters of {layer} ({h}x{w} px)"))
+    fig.suptitle(what.format(model=model.name, layer=layer, h=w.shape[-2], w=w.shape[-1]), fontsize=9)
     fig.tight_layout()
     return fig

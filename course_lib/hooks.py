@@ -19,6 +19,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
+from .i18n import tr
+
 # rule(g, passes) -> gradient w.r.t. the ReLU input; g: gradient w.r.t. its output,
 # passes: where the forward ReLU let the signal through (0 < x, and x < 6 for ReLU6).
 RELU_BACKWARD_RULES = {
@@ -110,7 +112,7 @@ def relu_backward_rule(net: nn.Module, rule):
     """
     if isinstance(rule, str):
         if rule not in RELU_BACKWARD_RULES:
-            raise ValueError(f"unknown ReLU rule {rule!r}; choose one of {sorted(RELU_BACKWARD_RULES)}")
+            raise ValueError(tr("unknown ReLU rule {rule!r}; choose one of {rules}", rule=rule, rules=sorted(RELU_BACKWARD_RULES)))
         rule = RELU_BACKWARD_RULES[rule]
     relus = [m for m in net.modules() if is_relu(m)]
     inputs = {id(m): [] for m in relus}  # a stack per module: a ReLU may be called several times

@@ -23,6 +23,7 @@ import torch
 
 from .config import lecture_or_quick
 from .models import CourseModel, check_name
+from .i18n import tr, trn
 
 
 @dataclass
@@ -48,7 +49,7 @@ def _across(size: int, angle_deg: float) -> torch.Tensor:
 
 def _check_size(size) -> int:
     if int(size) < 2:
-        raise ValueError(f"a stimulus needs at least 2x2 pixels, got size {size}")
+        raise ValueError(tr("a stimulus needs at least 2x2 pixels, got size {size}", size=size))
     return int(size)
 
 
@@ -65,7 +66,7 @@ def oriented_bar(size: int, angle_deg: float, position: float = 0.0, width: floa
     """A white bar [3, size, size] on black at angle θ, ``position`` px from the centre (slide: Модель Hubel & Weisel)."""
     size = _check_size(size)
     if width <= 0:
-        raise ValueError(f"bar width must be positive, got {width}")
+        raise ValueError(tr("bar width must be positive, got {width}", width=width))
     bar = (width / 2 + 0.5 - (_across(size, angle_deg) - position).abs()).clamp(0, 1)
     return bar.expand(3, size, size).clone()
 
@@ -93,7 +94,7 @@ def unit_responses(model: CourseModel, stimuli: torch.Tensor, layer: str, batch:
     (slide: Модель Hubel & Weisel)"""
     check_name("layer", layer, model.layers)
     if stimuli.dim() != 4 or stimuli.shape[1] != 3:
-        raise ValueError(f"stimuli must be [N, 3, S, S], got shape {list(stimuli.shape)}")
+        raise ValueError(tr("stimuli must be [N, 3, S, S], got shape {shape}", shape=list(stimuli.shape)))
     blank = torch.zeros_like(stimuli[:1])
     out = []
     for chunk in torch.cat([blank, stimuli]).split(batch):
@@ -139,7 +140,9 @@ class HubelWieselExperiment:
     def check_channel(self, layer: str, channel: int) -> int:
         n = self.n_channels(layer)
         if not 0 <= int(channel) < n:
-            raise ValueError(f"channel {channel} is out of range: layer {layer!r} has {n} channels, 0..{n - 1}")
+            raise ValueError(trn("channel {channel} is out of range: layer {layer!r} has {n} channel, 0..{last}",
+                                 "channel {channel} is out of range: layer {layer!r} has {n} channels, 0..{last}",
+                                 n, channel=channel, layer=layer, last=n - 1))
         return int(channel)
 
     def ranking(self, layer: str, k: int = 8, min_response: float = 0.1) -> list:
@@ -181,16 +184,17 @@ class HubelWieselExperiment:
         nearest = (self.angles - angle % 180).abs().argmin()
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), gridspec_kw={"width_ratios": [1, 1.6, 1.6]})
         axes[0].imshow(bar.permute(1, 2, 0).numpy())
-        axes[0].set_title(f"θ = {angle:.0f}°, position {position:+.1f} px"), axes[0].axis("off")
-        axes[1].plot(self.angles.numpy(), tuning.numpy(), "o-", ms=3, label="best over positions")
-        axes[1].plot([angle % 180], [now], "r*", ms=12, label="this stimulus")
-        axes[1].set_xlabel("orientation θ, degrees"), axes[1].set_ylabel("response R")
-        axes[1].set_title(f"{layer} channel {channel}: OSI {orientation_selectivity_index(tuning).item():.2f}")
+        axes[0].set_title(tr("θ = {angle:.0f}°, position {position:+.1f} px", angle=angle, position=position)), axes[0].axis("off")
+        axes[1].plot(self.angles.numpy(), tuning.numpy(), "o-", ms=3, label=tr("best over positions"))
+        axes[1].plot([angle % 180], [now], "r*", ms=12, label=tr("this stimulus"))
+        axes[1].set_xlabel(tr("orientation θ, degrees")), axes[1].set_ylabel(tr("response R"))
+        axes[1].set_title(tr("{layer} channel {channel}: OSI {osi:.2f}", layer=layer, channel=channel,
+                             osi=orientation_selectivity_index(tuning).item()))
         axes[1].legend(fontsize=7)
         axes[2].plot(self.positions.numpy(), self.sweep(layer)[nearest, :, channel].numpy(), "o-", ms=3,
-                     label=f"sweep at θ = {self.angles[nearest].item():.0f}°")
-        axes[2].plot([position], [now], "r*", ms=12, label="this stimulus")
-        axes[2].set_xlabel("bar position, px"), axes[2].set_title("response vs position"), axes[2].legend(fontsize=7)
+                     label=tr("sweep at θ = {angle:.0f}°", angle=self.angles[nearest].item()))
+        axes[2].plot([position], [now], "r*", ms=12, label=tr("this stimulus"))
+        axes[2].set_xlabel(tr("bar position, px")), axes[2].set_title(tr("response vs position")), axes[2].legend(fontsize=7)
         fig.tight_layout()
         return fig
 
@@ -198,14 +202,15 @@ class HubelWieselExperiment:
         """Tuning curves of the k most orientation-selective units of ``layer``, with their OSI."""
         ranked = self.ranking(layer, k)
         if not ranked:
-            raise ValueError(f"no unit of {layer!r} responds to the bars; try another layer")
+            raise ValueError(tr("no unit of {layer!r} responds to the bars; try another layer", layer=layer))
         tuning = self.tuning(layer)
         fig, axes = plt.subplots(1, len(ranked), figsize=(2.2 * len(ranked), 2.4), squeeze=False, sharex=True)
         for ax, (c, osi, pref) in zip(axes[0], ranked):
             ax.plot(self.angles.numpy(), tuning[c].numpy(), ".-")
-            ax.set_title(f"ch {c}: OSI {osi:.2f}\npreferred {pref:.0f}°", fontsize=8)
+            ax.set_title(tr("ch {c}: OSI {osi:.2f}\npreferred {pref:.0f}°", c=c, osi=osi, pref=pref), fontsize=8)
             ax.set_xticks([0, 90, 180])
-        fig.suptitle(f"{layer}: the {len(ranked)} most orientation-selective units (response vs θ)", fontsize=10)
+        fig.suptitle(trn("{layer}: the {n} most orientation-selective unit (response vs θ)",
+                         "{layer}: the {n} most orientation-selective units (response vs θ)", len(ranked), layer=layer), fontsize=10)
         fig.tight_layout()
         return fig
 
@@ -219,9 +224,9 @@ class HubelWieselExperiment:
             for c, osi, pref in self.ranking(layer, k or self.cfg.profile_units):
                 positions, R = self.profile(layer, c, pref)
                 ax.plot(positions.numpy(), (R / R.max().clamp_min(1e-12)).numpy(),
-                        label=f"ch {c}, {pref:.0f}°: invariance {position_invariance(R):.2f}")
-            ax.set_title(layer), ax.set_xlabel("bar position, px"), ax.legend(fontsize=7)
-        axes[0][0].set_ylabel("response / its max")
+                        label=tr("ch {c}, {pref:.0f}°: invariance {invariance:.2f}", c=c, pref=pref, invariance=position_invariance(R)))
+            ax.set_title(layer), ax.set_xlabel(tr("bar position, px")), ax.legend(fontsize=7)
+        axes[0][0].set_ylabel(tr("response / its max"))
         fig.tight_layout()
         return fig
 

@@ -226,10 +226,10 @@ def tensor_to_image(x: torch.Tensor) -> Image.Image:
     x = x.detach().float().cpu()
     if x.dim() == 4:
         if x.shape[0] != 1:
-            raise ValueError(f"expected one image, got a batch of {x.shape[0]}")
+            raise ValueError(tr("expected one image, got a batch of {n}", n=x.shape[0]))
         x = x[0]
     if x.dim() != 3 or x.shape[0] not in (1, 3):
-        raise ValueError(f"expected a tensor [3, H, W], got shape {list(x.shape)}")
+        raise ValueError(tr("expected a tensor [3, H, W], got shape {shape}", shape=list(x.shape)))
     a = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     return Image.fromarray(a if a.shape[2] == 3 else a[..., 0]).convert("RGB")
 
@@ -293,7 +293,7 @@ def painting(name: str, fallback: bool = True) -> Image.Image:
         if path.exists():
             return load_image(path)
         if os.environ.get("COURSE_LIB_OFFLINE"):
-            raise ImageError("COURSE_LIB_OFFLINE is set")
+            raise ImageError(tr("offline: COURSE_LIB_OFFLINE is set"))
         if name in _unavailable:
             raise ImageError(_unavailable[name])
         try:

@@ -255,8 +255,9 @@ def _torchvision_net(name: str, pretrained: bool) -> nn.Module:
         try:
             return _map_cached_weights(builder, path)
         except Exception as e:
-            raise ModelUnavailableError(f"{name}: the cached weights at {path} do not load ({type(e).__name__}: "
-                                        f"{str(e)[:200]}); `./run.sh fetch {name}` replaces them") from None
+            raise ModelUnavailableError(tr("{name}: the cached weights at {path} do not load ({error}); "
+                                           "`./run.sh fetch {name}` replaces them", name=name, path=path,
+                                           error=f"{type(e).__name__}: {str(e)[:200]}")) from None
     previous_timeout = socket.getdefaulttimeout()
     try:
         socket.setdefaulttimeout(20)  # a download that cannot start must fail, not hang the lecture
@@ -289,7 +290,7 @@ def model_choices() -> list:
     from .fetch import NET_MB
 
     cached = cached_models()
-    missing = [(f"{name} (needs download, {NET_MB[name]} MB)", name) for name in MODEL_NAMES if name not in cached]
+    missing = [(tr("{name} (needs download, {mb} MB)", name=name, mb=NET_MB[name]), name) for name in MODEL_NAMES if name not in cached]
     return [(name, name) for name in cached] + missing
 
 
@@ -301,19 +302,20 @@ def preferred_model(*names, fallback: CourseModel | None = None, device="auto") 
     """
     for name in names:
         check_name("model", name, MODEL_NAMES)
-    wanted = " or ".join(names)
+    wanted = tr(" or ").join(names)
     for name in names:
         if not is_cached(name):
             continue
         try:
             model = load_model(name, device=device)
         except Exception as e:  # a damaged cache file: say so, keep the lecture going
-            print(f"Network: the bundled {BUNDLED} ({name}'s cached weights do not load: {type(e).__name__}: "
-                  f"{str(e)[:100]}; `./run.sh fetch {name}` replaces them).")
+            print(tr("Network: the bundled {bundled} ({name}'s cached weights do not load: {error}; "
+                     "`./run.sh fetch {name}` replaces them).", bundled=BUNDLED, name=name,
+                     error=f"{type(e).__name__}: {str(e)[:100]}"))
             break
-        print(f"Network: {name} with ImageNet weights, cached at {cached_weights_path(name)}.")
+        print(tr("Network: {name} with ImageNet weights, cached at {path}.", name=name, path=cached_weights_path(name)))
         return model
     else:
-        print(f"Network: the bundled {BUNDLED} ({wanted} not cached: `./run.sh fetch {' '.join(names)}` "
-              f"once online to use the slide's network).")
+        print(tr("Network: the bundled {bundled} ({wanted} not cached: `./run.sh fetch {names}` "
+                 "once online to use the slide's network).", bundled=BUNDLED, wanted=wanted, names=" ".join(names)))
     return fallback if fallback is not None else load_model(BUNDLED, device=device)

@@ -24,7 +24,7 @@ import warnings
 import torch
 from tqdm.auto import tqdm
 
-from .i18n import tr
+from .i18n import tr, trn
 
 
 class DivergenceWarning(UserWarning):
@@ -88,8 +88,9 @@ class Optimisation:
             self._widget = None
         if exc_type is KeyboardInterrupt:
             self.stopped = "interrupted"
-            warnings.warn(tr("{desc}: interrupted after {steps} steps; returning the current image",
-                             desc=self.desc, steps=len(self.history)), InterruptedWarning, stacklevel=2)
+            warnings.warn(trn("{desc}: interrupted after {n} step; returning the current image",
+                              "{desc}: interrupted after {n} steps; returning the current image",
+                              len(self.history), desc=self.desc), InterruptedWarning, stacklevel=2)
             return True  # swallow Ctrl-C: the caller returns what it has
         return False
 

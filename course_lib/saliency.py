@@ -39,6 +39,7 @@ from .config import lecture_or_quick
 from .display import show_images
 from .hooks import RELU_BACKWARD_RULES, functional_relus, is_relu, relu_backward_rule
 from .models import CourseModel, UnknownNameError, check_name, imagenet_categories
+from .i18n import tr, trn
 
 METHODS = tuple(RELU_BACKWARD_RULES)  # ("gradient", "deconvnet", "guided")
 SAMPLES = lecture_or_quick(16, 4)     # lecture default of an averaged map: the whole 4 x 4 stride lattice
@@ -68,7 +69,7 @@ def saliency(model, x: torch.Tensor, target, method: str = "gradient", samples: 
     """
     net = model.net if isinstance(model, CourseModel) else model
     if method not in RELU_BACKWARD_RULES:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        raise ValueError(tr("unknown method {method!r}; choose one of {methods}", method=method, methods=", ".join(METHODS)))
     check_input(x)
     check_averaging(x, samples, shift, noise, batch)
     c = class_index(model, target)
@@ -81,7 +82,7 @@ def saliency(model, x: torch.Tensor, target, method: str = "gradient", samples: 
             for X in averaged_inputs(I, samples, shift, noise, seed, batch):   # [n*N, 3, H, W]
                 S = net(X)  # [n*N, classes]
                 if not 0 <= c < S.shape[1]:
-                    raise UnknownNameError(f"class index {c} is out of range 0..{S.shape[1] - 1}")
+                    raise UnknownNameError(tr("class index {index} is out of range 0..{last}", index=c, last=S.shape[1] - 1))
                 w += torch.autograd.grad(S[:, c].sum(), I)[0]   # not .backward(): parameters get no .grad
     return w / samples
 
@@ -125,17 +126,17 @@ def check_averaging(x: torch.Tensor, samples, shift, noise, batch) -> None:
     """Readable errors for the averaging options."""
     for name, value in (("samples", samples), ("shift", shift), ("batch", batch)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+            raise ValueError(tr("{name} must be a whole number >= 1, got {value!r}", name=name, value=value))
     if samples > 1 and shift > min(x.shape[-2:]):
-        raise ValueError(f"shift {shift} is larger than the image ({x.shape[-2]} x {x.shape[-1]} px)")
+        raise ValueError(tr("shift {shift} is larger than the image ({h} x {w} px)", shift=shift, h=x.shape[-2], w=x.shape[-1]))
     if not isinstance(noise, (int, float)) or isinstance(noise, bool) or not 0 <= noise < 10:
-        raise ValueError(f"noise is sigma / (max x - min x), a number >= 0 (SmoothGrad uses 0.1-0.2), got {noise!r}")
+        raise ValueError(tr("noise is sigma / (max x - min x), a number >= 0 (SmoothGrad uses 0.1-0.2), got {noise!r}", noise=noise))
 
 
 def check_input(x) -> None:
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
         shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be a network input [N, 3, H, W] (e.g. model.preprocess(image)), got {shape}")
+        raise ValueError(tr("x must be a network input [N, 3, H, W] (e.g. model.preprocess(image)), got {shape}", shape=shape))
 
 
 def class_index(model, target) -> int:
@@ -149,7 +150,7 @@ def class_index(model, target) -> int:
     try:
         return operator.index(target.item() if isinstance(target, torch.Tensor) else target)
     except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"target must be a class index or a category name, got {target!r}") from None
+        raise ValueError(tr("target must be a class index or a category name, got {target!r}", target=target)) from None
 
 
 def check_rule_applies(net: nn.Module, x: torch.Tensor, method: str) -> None:
@@ -158,14 +159,17 @@ def check_rule_applies(net: nn.Module, x: torch.Tensor, method: str) -> None:
         return  # the plain gradient needs no rule
     calls = functional_relus(net, x[:1])
     if not calls and not any(is_relu(m) for m in net.modules()):
-        raise UnsupportedModelError(f"the {method!r} rule changes the backward pass of ReLU modules, "
-                                    f"and this network has none; use method='gradient'")
+        raise UnsupportedModelError(tr("the {method!r} rule changes the backward pass of ReLU modules, "
+                                       "and this network has none; use method='gradient'", method=method))
     if calls:
-        raise UnsupportedModelError(
-            f"this network calls ReLU as a function {len(calls)} times ({', '.join(sorted(set(calls)))}) inside "
-            f"forward(), where the {method!r} rule cannot reach it, so the map would silently be closer to a "
-            f"plain gradient. Use method='gradient', or a network built from nn.ReLU modules "
-            f"(VGG, AlexNet, the bundled EfficientNet-Lite0).")
+        raise UnsupportedModelError(trn(
+            "this network calls ReLU as a function {n} time ({calls}) inside forward(), where the {method!r} rule "
+            "cannot reach it, so the map would silently be closer to a plain gradient. Use method='gradient', or a "
+            "network built from nn.ReLU modules (VGG, AlexNet, the bundled EfficientNet-Lite0).",
+            "this network calls ReLU as a function {n} times ({calls}) inside forward(), where the {method!r} rule "
+            "cannot reach it, so the map would silently be closer to a plain gradient. Use method='gradient', or a "
+            "network built from nn.ReLU modules (VGG, AlexNet, the bundled EfficientNet-Lite0).",
+            len(calls), calls=", ".join(sorted(set(calls))), method=method))
 
 
 @contextmanager
@@ -214,7 +218,7 @@ def lattice_energy(w: torch.Tensor, period: int = 4) -> torch.Tensor:
     M = saliency_map(w).double()
     H, W = (M.shape[-2] // period) * period, (M.shape[-1] // period) * period
     if H == 0 or W == 0:
-        raise ValueError(f"the map ({M.shape[-2]} x {M.shape[-1]}) is smaller than the period {period}")
+        raise ValueError(tr("the map ({h} x {w}) is smaller than the period {period}", h=M.shape[-2], w=M.shape[-1], period=period))
     M = M[:, :H, :W] - M[:, :H, :W].mean(dim=(1, 2), keepdim=True)
     P = torch.fft.fft2(M).abs() ** 2                                  # [N, H, W] power spectrum
     return P[:, ::H // period, ::W // period].sum(dim=(1, 2)) / P.sum(dim=(1, 2)).clamp_min(1e-30)
@@ -242,17 +246,23 @@ def show_comparison(model, x: torch.Tensor, target, methods=METHODS, view: str =
     ``averaging``: ``samples``, ``shift``, ``noise``, ``seed`` of ``saliency``.
     """
     if view not in ("map", "colour"):
-        raise ValueError(f"view must be 'map' or 'colour', got {view!r}")
+        raise ValueError(tr("view must be 'map' or 'colour', got {view!r}", view=view))
     maps = {method: saliency(model, x, target, method, **averaging) for method in methods}
     pictures = [map_image(w)[0] if view == "map" else colour_image(w) for w in maps.values()]
     name = model.categories[model.class_index(target)] if isinstance(model, CourseModel) else target
-    return show_images([model.deprocess(x)] + pictures, ["image"] + list(maps), cmap="gray",
-                       suptitle=f"class: {name}" + averaging_note(**averaging))
+    return show_images([model.deprocess(x)] + pictures, [tr("image")] + [method_title(m) for m in maps], cmap="gray",
+                       suptitle=tr("class: {name}", name=name) + averaging_note(**averaging))
+
+
+def method_title(method: str) -> str:
+    """The name of a backward rule as a figure shows it."""
+    return {"gradient": tr("gradient"), "guided": tr("guided"), "deconvnet": tr("deconvnet")}.get(method, method)
 
 
 def averaging_note(samples: int = 1, shift: int = SHIFT, noise: float = 0.0, **_) -> str:
     """A title suffix saying how a map was averaged ("" for the plain map)."""
     if samples == 1 and noise == 0:
         return ""
-    parts = [f"mean of {samples}"] + ([f"{shift}x{shift} lattice shifts"] if shift > 1 and samples > 1 else [])
-    return ", " + ", ".join(parts + ([f"SmoothGrad noise {noise:g}"] if noise else []))
+    parts = [trn("mean of {n} copy", "mean of {n} copies", samples)]
+    parts += [tr("{shift}x{shift} lattice shifts", shift=shift)] if shift > 1 and samples > 1 else []
+    return ", " + ", ".join(parts + ([tr("SmoothGrad noise {noise:g}", noise=noise)] if noise else []))

@@ -19,6 +19,7 @@ import torch.nn as nn
 
 from .models import CourseModel
 from .saliency import check_input, class_index, saliency, saliency_map
+from .i18n import tr
 
 
 def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -64,7 +65,7 @@ def cascading_randomisation(model: CourseModel, x: torch.Tensor, target, methods
     The model itself is never touched: the cascade runs on one deep copy.
     """
     if not isinstance(model, CourseModel):
-        raise TypeError(f"cascading_randomisation needs a CourseModel (load_model(...)), got {type(model).__name__}")
+        raise TypeError(tr("cascading_randomisation needs a CourseModel (load_model(...)), got {kind}", kind=type(model).__name__))
     check_input(x)
     net = copy.deepcopy(model.net)                                  # the copy that gets destroyed
     groups = weight_groups(model, net)
@@ -72,9 +73,9 @@ def cascading_randomisation(model: CourseModel, x: torch.Tensor, target, methods
     steps = order if steps is None else list(steps)
     unknown = [s for s in steps if s not in order]
     if unknown:
-        raise ValueError(f"{unknown[0]!r} is not a layer with weights; the cascade runs over {', '.join(order)}")
+        raise ValueError(tr("{name!r} is not a layer with weights; the cascade runs over {order}", name=unknown[0], order=", ".join(order)))
     if [order.index(s) for s in steps] != sorted(order.index(s) for s in steps):
-        raise ValueError(f"steps must go from the top down, in the order {', '.join(s for s in order if s in steps)}")
+        raise ValueError(tr("steps must go from the top down, in the order {order}", order=", ".join(s for s in order if s in steps)))
     c = class_index(model, target)
     generator = torch.Generator().manual_seed(seed)
     maps = {m: [saliency(model, x, c, m, **averaging)] for m in methods}

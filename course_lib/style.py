@@ -33,7 +33,7 @@ def _as_matrices(F: torch.Tensor) -> torch.Tensor:
         return F
     if F.dim() == 4:
         return F.flatten(2)  # [B, N_l, M_l]
-    raise ValueError(f"expected features [N_l, M_l] or [B, N_l, H, W], got shape {list(F.shape)}")
+    raise ValueError(tr("expected features [N_l, M_l] or [B, N_l, H, W], got shape {shape}", shape=list(F.shape)))
 
 
 def gram_matrix(F: torch.Tensor) -> torch.Tensor:
@@ -53,7 +53,7 @@ def style_layer_loss(F: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
 def style_layer_grad(F: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
     """Eq. (2): dE_l/dF = 1/(N_l^2 M_l^2) ((F^T (G - A))^T) where F > 0, else 0; F [N_l, M_l] (slide: Artistic Style #5)."""
     if F.dim() != 2:
-        raise ValueError(f"eq. (2) is written for one matrix F [N_l, M_l], got shape {list(F.shape)}")
+        raise ValueError(tr("eq. (2) is written for one matrix F [N_l, M_l], got shape {shape}", shape=list(F.shape)))
     N_l, M_l = F.shape
     G = gram_matrix(F)                             # [N_l, N_l]
     grad = (F.T @ (G - A)).T / (N_l**2 * M_l**2)   # [N_l, M_l]
@@ -82,7 +82,7 @@ def tv_loss(x: torch.Tensor) -> torch.Tensor:
     pixels of (x[i+1, j] - x[i, j])^2 + (x[i, j+1] - x[i, j])^2.
     """
     if x.dim() != 4:
-        raise ValueError(f"expected an image batch [B, 3, H, W], got shape {list(x.shape)}")
+        raise ValueError(tr("expected an image batch [B, 3, H, W], got shape {shape}", shape=list(x.shape)))
     dy = x[:, :, 1:, :] - x[:, :, :-1, :]  # [B, 3, H-1, W]
     dx = x[:, :, :, 1:] - x[:, :, :, :-1]  # [B, 3, H, W-1]
     return (dy**2).sum() + (dx**2).sum()
@@ -149,15 +149,15 @@ def _bundled_model() -> CourseModel:
 def default_layers(model: CourseModel):
     """(content layers, style layers, beta/alpha) for ``model``; see ``DEFAULT_LAYERS``."""
     if model.name not in DEFAULT_LAYERS:
-        raise ValueError(f"no default style layers for {model.name}; pass content_layers and style_layers "
-                         f"(choose from {', '.join(model.layer_names)})")
+        raise ValueError(tr("no default style layers for {model}; pass content_layers and style_layers (choose from {names})",
+                            model=model.name, names=", ".join(model.layer_names)))
     return DEFAULT_LAYERS[model.name]
 
 
 def recipe_defaults(model: CourseModel, recipe: str = "clean") -> dict:
     """{"beta_scale", "tv", "pad", "align"} of ``recipe`` for ``model``: "plain" is the slide's loss, "clean" see ``CLEAN``."""
     if recipe not in RECIPES:
-        raise ValueError(f"recipe must be one of {', '.join(map(repr, RECIPES))}, got {recipe!r}")
+        raise ValueError(tr("recipe must be one of {recipes}, got {recipe!r}", recipes=", ".join(map(repr, RECIPES)), recipe=recipe))
     return dict(beta_scale=1.0, tv=0.0, pad=0, align=1) if recipe == "plain" else CLEAN.get(model.name, CLEAN_OTHER)
 
 
@@ -171,7 +171,7 @@ def _pixels(image, size: int) -> torch.Tensor:
     """Any image source, or a [1, 3, H, W] tensor in [0, 1] -> [1, 3, H, W] in [0, 1], long side ``size``."""
     if isinstance(image, torch.Tensor):
         if image.dim() != 4 or image.shape[:2] != (1, 3):
-            raise ImageError(f"an image tensor must be [1, 3, H, W] in [0, 1], got shape {list(image.shape)}")
+            raise ImageError(tr("an image tensor must be [1, 3, H, W] in [0, 1], got shape {shape}", shape=list(image.shape)))
         H, W = image.shape[-2:]
         if max(H, W) == size:
             return image.detach().float().cpu()
@@ -227,24 +227,24 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
     align = chosen["align"]
     content_layers, style_layers = list(content_layers), list(style_layers)
     if optimizer not in ("lbfgs", "adam"):
-        raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
+        raise ValueError(tr("optimizer must be 'lbfgs' or 'adam', got {optimizer!r}", optimizer=optimizer))
     if init not in ("content", "noise", "style"):
-        raise ValueError(f"init must be 'content', 'noise' or 'style', got {init!r}")
+        raise ValueError(tr("init must be 'content', 'noise' or 'style', got {init!r}", init=init))
     if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
-        raise ValueError(f"pad must be a whole number of pixels >= 0, got {pad!r}")
+        raise ValueError(tr("pad must be a whole number of pixels >= 0, got {pad!r}", pad=pad))
     if not tv_weight >= 0:
-        raise ValueError(f"tv_weight must be >= 0, got {tv_weight!r}")
+        raise ValueError(tr("tv_weight must be >= 0, got {tv_weight!r}", tv_weight=tv_weight))
     for name in content_layers + style_layers:
         model.layer(name)  # UnknownNameError listing the valid names
     if not (alpha and content_layers) and not (beta and style_layers and style is not None):
-        raise ValueError("nothing to optimise: give a style image with beta > 0 and style layers, "
-                         "or alpha > 0 and content layers")
+        raise ValueError(tr("nothing to optimise: give a style image with beta > 0 and style layers, "
+                            "or alpha > 0 and content layers"))
 
     c = _pixels(content, size)                                         # [1, 3, H, W]
     styles = [] if style is None else (list(style) if isinstance(style, (list, tuple)) else [style])
     v = list(style_weights) if style_weights is not None else [1 / max(1, len(styles))] * len(styles)
     if len(v) != len(styles):
-        raise ValueError(f"got {len(styles)} style images but {len(v)} style weights")
+        raise ValueError(tr("got {images} style images but {weights} style weights", images=len(styles), weights=len(v)))
     a_list = [_pixels(a, size) for a in styles]                        # [1, 3, H_a, W_a] each
     c_in, a_list = _luminance_only(c, a_list) if preserve_colour else (c, a_list)
 
@@ -323,7 +323,7 @@ def _frame(x: torch.Tensor, pad: int, align: int = 1) -> torch.Tensor:
     if not (left or right or top or bottom):
         return x
     if max(left, right, top, bottom) >= min(x.shape[-2:]):
-        raise ValueError(f"pad = {pad} px must be smaller than the image ({list(x.shape[-2:])})")
+        raise ValueError(tr("pad = {pad} px must be smaller than the image ({size})", pad=pad, size=list(x.shape[-2:])))
     return torch.nn.functional.pad(x, (left, right, top, bottom), mode="reflect")  # [B, 3, H + top + bottom, W + left + right]
 
 
@@ -376,9 +376,9 @@ def layer_grid(image, kind: str = "style", model: CourseModel | None = None, lay
     model = model or _bundled_model()
     size, steps = size or config.grid_size, steps or config.grid_steps
     if kind not in ("style", "content"):
-        raise ValueError(f"kind must be 'style' or 'content', got {kind!r}")
+        raise ValueError(tr("kind must be 'style' or 'content', got {kind!r}", kind=kind))
     layers = list(layers or default_layers(model)[1])
-    images, titles = [_pixels(image, size)], ["A: the image"]
+    images, titles = [_pixels(image, size)], [tr("A: the image")]
     for k, letter in zip(range(1, len(layers) + 1), "BCDEFGHIJ"):
         if kind == "style":
             used = layers[:k]
@@ -389,7 +389,12 @@ def layer_grid(image, kind: str = "style", model: CourseModel | None = None, lay
             result = transfer(image, None, model, content_layers=used, style_layers=[], alpha=1, beta=0,
                               steps=steps, init="noise", size=size, live=False, quiet=quiet, recipe="plain")
         images.append(result.image)
-        titles.append(f"{letter}: style of {used[0]}..{used[-1]}" if kind == "style" and k > 1 else f"{letter}: {kind} of {used[-1]}")
+        if kind == "style" and k > 1:
+            titles.append(tr("{letter}: style of {first}..{last}", letter=letter, first=used[0], last=used[-1]))
+        elif kind == "style":
+            titles.append(tr("{letter}: style of {last}", letter=letter, last=used[-1]))
+        else:
+            titles.append(tr("{letter}: content of {last}", letter=letter, last=used[-1]))
     return images, titles
 
 
@@ -403,6 +408,6 @@ def plot_history(history: dict, alpha: float = 1.0, beta: float = 1.0, ax=None):
         values = [scale * v for v in history[key]]
         if any(v > 0 for v in values):
             ax.plot(values, label=label)
-    ax.set(yscale="log", xlabel="loss evaluation", ylabel="loss")
+    ax.set(yscale="log", xlabel=tr("loss evaluation"), ylabel=tr("loss"))
     ax.legend()
     return ax

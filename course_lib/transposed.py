@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import lecture_or_quick
+from .i18n import tr
 
 
 @dataclass
@@ -40,11 +41,12 @@ def output_size(size: int, k: int, stride: int = 1, padding: int = 0) -> int:
 def check_geometry(input_size, k_h, k_w, stride, padding):
     H, W = input_size
     if min(H, W, k_h, k_w, stride) < 1 or padding < 0:
-        raise ValueError(f"sizes, kernel and stride must be >= 1 and padding >= 0; got input {H}x{W}, "
-                         f"kernel {k_h}x{k_w}, stride {stride}, padding {padding}")
+        raise ValueError(tr("sizes, kernel and stride must be >= 1 and padding >= 0; got input {H}x{W}, "
+                            "kernel {k_h}x{k_w}, stride {stride}, padding {padding}",
+                            H=H, W=W, k_h=k_h, k_w=k_w, stride=stride, padding=padding))
     if output_size(H, k_h, stride, padding) < 1 or output_size(W, k_w, stride, padding) < 1:
-        raise ValueError(f"a {k_h}x{k_w} kernel does not fit a {H}x{W} input with padding {padding}: "
-                         f"make the kernel smaller or the padding larger")
+        raise ValueError(tr("a {k_h}x{k_w} kernel does not fit a {H}x{W} input with padding {padding}: "
+                            "make the kernel smaller or the padding larger", k_h=k_h, k_w=k_w, H=H, W=W, padding=padding))
 
 
 def _entries(weight, input_size, stride, padding):
@@ -95,7 +97,7 @@ def deconvolve(z: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     z [K, H', W'] feature maps, f [K, C, k_h, k_w] the layer's filters -> ŷ [C, H' + k_h - 1, W' + k_w - 1]."""
     K, C, k_h, k_w = f.shape
     if z.dim() != 3 or z.shape[0] != K:
-        raise ValueError(f"z must be [K, H', W'] with K = {K} maps (one per filter), got shape {list(z.shape)}")
+        raise ValueError(tr("z must be [K, H', W'] with K = {K} maps (one per filter), got shape {shape}", K=K, shape=list(z.shape)))
     z = F.pad(z, [k_w - 1, k_w - 1, k_h - 1, k_h - 1])                  # full convolution: pad by k - 1
     y_hat = torch.zeros(C, z.shape[1] - k_h + 1, z.shape[2] - k_w + 1, dtype=z.dtype)
     for c in range(C):
@@ -125,7 +127,7 @@ def show_conv_matrix(weight: torch.Tensor, input_size=(4, 4), stride: int = 1, p
     lim = C.abs().max().item() or 1.0
     axes[0].imshow(C.numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
     axes[0].set_title(f"C  {C.shape[0]}x{C.shape[1]}  (y = C x)")
-    axes[0].set_xlabel("input pixel x_m"), axes[0].set_ylabel("output pixel y_n")
+    axes[0].set_xlabel(tr("input pixel x_m")), axes[0].set_ylabel(tr("output pixel y_n"))
     if small:
         table = symbolic_matrix(weight.shape[-1], input_size, stride, padding)
         ax = axes[1]
@@ -134,11 +136,11 @@ def show_conv_matrix(weight: torch.Tensor, input_size=(4, 4), stride: int = 1, p
         t = ax.table(cellText=cells, rowLabels=[f"$x_{{{m}}}$" for m in range(len(cells))],
                      colLabels=[f"$y_{{{n}}}$" for n in range(len(cells[0]))], loc="center", cellLoc="center")
         t.auto_set_font_size(False), t.set_fontsize(8), t.scale(1, 1.05)
-        ax.set_title(f"Cᵀ  {len(cells)}x{len(cells[0])}  (symbolic)")
+        ax.set_title(tr("Cᵀ  {rows}x{cols}  (symbolic)", rows=len(cells), cols=len(cells[0])))
     ax = axes[-1]
     ax.imshow(C.T.numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
     ax.set_title(f"Cᵀ  {C.shape[1]}x{C.shape[0]}  (ŷ = Cᵀ y)")
-    ax.set_xlabel("output pixel y_n"), ax.set_ylabel("input pixel x_m")
+    ax.set_xlabel(tr("output pixel y_n")), ax.set_ylabel(tr("input pixel x_m"))
     fig.tight_layout()
     return fig
 
@@ -147,9 +149,9 @@ def show_conv_matrix(weight: torch.Tensor, input_size=(4, 4), stride: int = 1, p
 
 def _check_upsample(x, kernel_size, stride):
     if x.dim() != 4:
-        raise ValueError(f"expected images [N, C, H, W], got shape {list(x.shape)}")
+        raise ValueError(tr("expected images [N, C, H, W], got shape {shape}", shape=list(x.shape)))
     if kernel_size < 1 or stride < 1:
-        raise ValueError(f"kernel size and stride must be >= 1, got {kernel_size} and {stride}")
+        raise ValueError(tr("kernel size and stride must be >= 1, got {k} and {s}", k=kernel_size, s=stride))
 
 
 def upsample_transposed(x: torch.Tensor, kernel_size: int = 3, stride: int = 2) -> torch.Tensor:
@@ -180,20 +182,21 @@ def checkerboard_strength(y: torch.Tensor, border: int = 3) -> float:
 def show_checkerboard(photo: torch.Tensor, kernel_size: int = 3, stride: int = 2, crop: int = 24):
     """Constant input and a photo [1, 3, H, W], upsampled both ways; bottom row zooms into a corner."""
     ones = torch.ones(1, 1, 8, 8)
-    rows = [(upsample_transposed, "transposed conv"), (upsample_resize_conv, "resize + conv")]
+    rows = [(upsample_transposed, tr("transposed conv")), (upsample_resize_conv, tr("resize + conv"))]
     fig, axes = plt.subplots(2, 3, figsize=(11, 7.5))
     for (up, name), ax in zip(rows, axes):                        # one row per method
         flat = up(ones, kernel_size, stride)[0, 0]
         ax[0].imshow(flat.numpy(), cmap="gray", vmin=0, vmax=max(flat.max().item(), 2.0))   # mean 1: mid-grey
-        ax[0].set_title(f"{name}: constant input\nspread {checkerboard_strength(flat):.2f}")
+        ax[0].set_title(tr("{name}: constant input\nspread {spread:.2f}", name=name, spread=checkerboard_strength(flat)))
         big = up(photo, kernel_size, stride).clamp(0, 1)[0]
         ax[1].imshow(big.permute(1, 2, 0).numpy())
-        ax[1].set_title(f"{name}: photo {tuple(big.shape[1:])}")
+        ax[1].set_title(tr("{name}: photo {shape}", name=name, shape=tuple(big.shape[1:])))
         ax[2].imshow(big[:, :crop, :crop].permute(1, 2, 0).numpy(), interpolation="nearest")
-        ax[2].set_title(f"{name}: top-left {crop}x{crop} px")
+        ax[2].set_title(tr("{name}: top-left {crop}x{crop} px", name=name, crop=crop))
     for ax in axes.flat:
         ax.axis("off")
-    fig.suptitle(f"upsampling x{stride} with a {kernel_size}x{kernel_size} kernel "
-                 f"({'uneven' if kernel_size % stride else 'even'} overlap: k mod s = {kernel_size % stride})")
+    overlap = (tr("upsampling x{s} with a {k}x{k} kernel (uneven overlap: k mod s = {rest})") if kernel_size % stride
+               else tr("upsampling x{s} with a {k}x{k} kernel (even overlap: k mod s = {rest})"))
+    fig.suptitle(overlap.format(s=stride, k=kernel_size, rest=kernel_size % stride))
     fig.tight_layout()
     return fig

@@ -24,6 +24,7 @@ Usage (from the repository root):
     python scripts/translate.py set NOTEBOOK CELL_ID [FILE]   # one cell's translation (stdin if no FILE)
     python scripts/translate.py build             # (re)write notebooks/ru/
     python scripts/translate.py build --check     # exit 1 if notebooks/ru/ is out of date
+    python scripts/translate.py lint [NOTEBOOK]   # English still shown, terms translations/ru/GLOSSARY.md forbids
 
 NOTEBOOK is a path relative to notebooks/ with or without ``.ipynb`` (``00_tour``,
 ``exercises/02_relu_rules``).
@@ -362,6 +363,170 @@ def import_file(text: str) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------
+# lint: what a Russian reader would still see in English, and terms the glossary forbids
+
+GLOSSARY = CATALOGUES / "GLOSSARY.md"
+CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+WORD = re.compile(r"[a-z]{3,}")                  # a lowercase English word (acronyms like URL, RGB pass)
+MATH = re.compile(r"\$\$.+?\$\$|\$[^$]+\$", re.S)
+# where a one-word string is text on the screen, not a value the code uses
+SHOWN_CALLS = {"print", "set_title", "set_xlabel", "set_ylabel", "suptitle", "Button", "Label", "HTML", "text",
+               "show_images", "show_top_patches"}
+SHOWN_KEYWORDS = {"description", "title", "titles", "label", "xlabel", "ylabel", "suptitle", "placeholder",
+                  "tooltip", "desc"}
+SHOWN_LISTS = {"options", "titles"}
+
+
+def glossary() -> dict:
+    """The glossary's tables: {"terms": [(english, russian, [forbidden, ...])], "names": [(latin, russian)],
+    "allowed": [English text a Russian notebook may show: code names, ImageNet classes are allowed anyway]}."""
+    tables, current = {"terms": [], "names": [], "allowed": []}, None
+    for line in GLOSSARY.read_text(encoding="utf-8").splitlines():
+        heading = re.match(r"^## .*\((terms|names|allowed)\)", line)
+        if heading:
+            current = heading[1]
+        elif current and line.startswith("|") and not re.match(r"^\|\s*(-|English|Latin|Text)", line):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if current == "terms":
+                tables["terms"].append((cells[0], cells[1], [f.strip() for f in cells[2].split(",") if f.strip()]))
+            elif current == "names":
+                tables["names"].append((cells[0], cells[1]))
+            else:
+                tables["allowed"].append(cells[0].strip("`"))
+    return tables
+
+
+def _allowed_text() -> set:
+    from course_lib.images import list_samples
+    from course_lib.models import MODEL_NAMES, imagenet_categories
+    names = set(list_samples()) | set(MODEL_NAMES) | {c.lower() for c in imagenet_categories()}
+    return {n.lower() for n in names} | {a.lower() for a in glossary()["allowed"]}
+
+
+def _english_words(text: str, allowed: set) -> list:
+    text = MATH.sub(" ", re.sub(r"\{[^{}]*\}", " ", text))
+    if CYRILLIC.search(text) or text.strip().lower() in allowed or re.fullmatch(r"\w+_\w+", text.strip()):
+        return []
+    return [w for w in WORD.findall(text) if w not in allowed]
+
+
+def english_in_code(source: str, allowed: set | None = None) -> list:
+    """The English a code cell shows: comments, and strings that are text on the screen (several words, or
+    one word given as a title, label, description, printed line or option label)."""
+    import ast
+    import io
+    import tokenize
+    allowed = _allowed_text() if allowed is None else allowed
+    found = []
+    python = "\n".join("pass" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    for token in tokenize.generate_tokens(io.StringIO(python).readline):
+        if token.type == tokenize.COMMENT and len(_english_words(token.string[1:], allowed)) >= 2:
+            found.append(token.string)
+    tree = ast.parse(python)
+    shown = set()
+
+    def texts(node):   # the strings an expression puts on the screen (not those it passes to other calls)
+        if isinstance(node, (ast.Constant, ast.JoinedStr)):
+            shown.add(id(node))
+        elif isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            for item in node.elts:   # an option "label" or the label of a ("label", value) pair
+                texts(item.elts[0] if isinstance(item, ast.Tuple) and item.elts else item)
+        elif isinstance(node, ast.BinOp):
+            texts(node.left), texts(node.right)
+        elif isinstance(node, ast.IfExp):
+            texts(node.body), texts(node.orelse)
+        elif isinstance(node, (ast.ListComp, ast.GeneratorExp)):
+            texts(node.elt)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+            if name in SHOWN_CALLS:
+                for a in node.args:
+                    texts(a)
+            for k in node.keywords:
+                if k.arg in SHOWN_KEYWORDS | SHOWN_LISTS:
+                    texts(k.value)
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == "match":
+            skip.update(id(n) for n in ast.walk(node.value))
+        if isinstance(node, ast.JoinedStr):
+            skip.update(id(v) for v in node.values)
+    for node in ast.walk(tree):
+        if id(node) in skip or not (isinstance(node, ast.JoinedStr)
+                                    or isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            continue
+        text = node.value if isinstance(node, ast.Constant) else " {} ".join(
+            v.value for v in node.values if isinstance(v, ast.Constant))
+        words = _english_words(text, allowed)
+        several = re.search(r"[A-Za-z]{2,}[^\w{}$]*\s[^\w{}$]*[A-Za-z]{2,}", MATH.sub(" ", text))
+        if words and (id(node) in shown or (several and len(words) >= 1)):
+            found.append(ast.get_source_segment(python, node) or text)
+    return found
+
+
+def forbidden_terms(text: str, terms=None) -> list:
+    """[(forbidden, preferred)] in a Russian text outside code spans, formulas and link targets."""
+    terms = glossary()["terms"] if terms is None else terms
+    plain = MATH.sub(" ", re.sub(r"`[^`]*`|\]\([^)]*\)|https?://\S+", " ", text))
+    found = []
+    for english, russian, forbidden in terms:
+        for bad in forbidden:
+            end = r"(?!\w)" if bad[-1].isalpha() else ""   # "ноутбук 0" also matches "ноутбук 02"
+            if re.search(r"(?<![\w.])" + re.escape(bad) + end, plain, re.I):
+                found.append((bad, russian))
+    return found
+
+
+def latin_names(text: str, names=None) -> list:
+    """[(latin, russian)]: author names the glossary writes in Russian, found in Latin."""
+    names = glossary()["names"] if names is None else names
+    # code, links, *paper titles*, «slide titles» (quoted as the slides write them)
+    plain = re.sub(r"`[^`]*`|\]\([^)]*\)|https?://\S+|\*[^*\n]+\*|«[^»]*»", " ", text)
+    return [(latin, russian) for latin, russian in names if re.search(r"\b" + re.escape(latin) + r"\b", plain)]
+
+
+def english_formula_words(text: str) -> list:
+    """English words written as \\text{...} inside formulas of a Russian text (\\text{or}, \\text{if})."""
+    return [w for f in MATH.findall(text) for w in re.findall(r"\\text\{([^{}]*)\}", f)
+            if re.search(r"[a-z]{2,}", w) and not CYRILLIC.search(w)]
+
+
+def lint_notebook(rel: Path, nb=None) -> dict:
+    """What the Russian edition of one notebook still shows in English, and the glossary's forbidden terms."""
+    nb = nb if nb is not None else russian_notebook(rel)
+    allowed, tables = _allowed_text(), glossary()
+    report = {"english": [], "terms": [], "names": [], "formulas": []}
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            if cell.id == LANG_CELL_ID:
+                continue
+            report["english"] += [(cell.id, s) for s in english_in_code(cell.source, allowed)]
+            comments = " ".join(re.findall(r"#.*", cell.source))
+            report["terms"] += [(cell.id, t) for t in forbidden_terms(comments, tables["terms"])]
+        else:
+            report["terms"] += [(cell.id, t) for t in forbidden_terms(cell.source, tables["terms"])]
+            report["names"] += [(cell.id, n) for n in latin_names(cell.source, tables["names"])]
+            report["formulas"] += [(cell.id, w) for w in english_formula_words(cell.source)]
+    return report
+
+
+def lint(names) -> int:
+    rels = [notebook_arg(n) for n in names] or sources()
+    bad = 0
+    for rel in rels:
+        report = lint_notebook(rel)
+        counts = ", ".join(f"{k} {len(v)}" for k, v in report.items())
+        print(f"{rel}: {counts}")
+        for kind, items in report.items():
+            for cell_id, item in items:
+                print(f"  {kind:<9} {cell_id}: {item}")
+        bad += any(report.values())
+    return 1 if bad else 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -376,6 +541,7 @@ def main(argv=None) -> int:
     one.add_argument("file", nargs="?", default="-")
     one.add_argument("--code", metavar="FRAGMENT", help="replace this string literal/comment of a code cell")
     sub.add_parser("build").add_argument("--check", action="store_true")
+    sub.add_parser("lint").add_argument("notebooks", nargs="*")
     args = parser.parse_args(argv)
     if args.command == "status":
         return status(args.notebooks)
@@ -388,6 +554,8 @@ def main(argv=None) -> int:
         return 0
     if args.command == "todo":
         return todo(args.notebooks)
+    if args.command == "lint":
+        return lint(args.notebooks)
     if args.command == "import":
         return import_file(sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8"))
     if args.command == "set":

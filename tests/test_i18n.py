@@ -5,18 +5,29 @@ here until ``course_lib/locale/ru.json`` translates it, with the same ``{placeho
 """
 import ast
 import json
+import re
 import string
 from pathlib import Path
 
 import pytest
 
 from course_lib import i18n
-from course_lib.i18n import tr
+from course_lib.i18n import tr, trn
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "course_lib"
 RU = PACKAGE / "locale" / "ru.json"
-SAME_IN_RUSSIAN = {"(URL)", "DeepDream {name}"}   # names, written the same in both languages
+SAME_IN_RUSSIAN = {"(URL)", "DeepDream {name}", "deconvnet", "{name} {where} x{zoom:g}"}   # names, written the same in both languages
+# Modules whose English output is not shown in a notebook: the command-line tools (their --help and
+# progress lines are English like every shell tool of the course) and the test-only assertions of display.
+NOT_SHOWN_IN_NOTEBOOKS = {"fetch.py", "grade.py", "i18n.py"}
+# Calls that put text in front of the student: figure titles, axis labels, legends, printed lines, widgets.
+SHOWN = {"set_title", "set_xlabel", "set_ylabel", "suptitle", "print", "text", "warn"}
+SHOWN_KEYWORDS = {"title", "xlabel", "ylabel", "label", "suptitle", "description", "titles"}
+# Errors raised only to developers and tests (never by a student's call): allowed in English.
+DEVELOPER_ERRORS = {"a deliberate bad-input demonstration expected", "these categories are not in ImageNet order",
+                    "must be an image tensor [B, 3, H, W]", "side must be 'top'", "is too small for an edge band",
+                    "download failed: {e}"}
 
 
 def literal_msgids():
@@ -30,8 +41,19 @@ def literal_msgids():
                 continue
             name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
             first = node.args[0]
-            if name in ("tr", "check_name") and isinstance(first, ast.Constant) and isinstance(first.value, str):
+            if name in ("tr", "trn", "check_name") and isinstance(first, ast.Constant) and isinstance(first.value, str):
                 found.setdefault(first.value, f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def plural_msgids():
+    """{singular: (plural, "file:line")} for every ``trn("singular", "plural", n, ...)`` call."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "trn"
+                    and len(node.args) >= 2 and all(isinstance(a, ast.Constant) for a in node.args[:2])):
+                found[node.args[0].value] = (node.args[1].value, f"{path.relative_to(ROOT)}:{node.lineno}")
     return found
 
 
@@ -46,17 +68,24 @@ def test_the_scan_finds_the_messages():
 
 def test_every_msgid_has_a_russian_translation_with_the_same_placeholders():
     catalogue = json.loads(RU.read_text(encoding="utf-8"))
-    missing = {m: where for m, where in literal_msgids().items() if not catalogue.get(m, "").strip()}
+    missing = {m: where for m, where in literal_msgids().items() if not str(catalogue.get(m, "")).strip()}
     assert not missing, "add these to course_lib/locale/ru.json:\n" + "\n".join(
         f"  {where}: {m!r}" for m, where in missing.items())
-    wrong = {m: (fields(m), fields(catalogue[m])) for m in literal_msgids() if fields(m) != fields(catalogue[m])}
+    plurals = plural_msgids()
+    singular = {m: catalogue[m] for m in literal_msgids() if m not in plurals}
+    wrong = {m: (fields(m), fields(t)) for m, t in singular.items() if not isinstance(t, str) or fields(m) != fields(t)}
     assert not wrong, f"placeholders differ between msgid and translation: {wrong}"
+    for m, (plural, where) in plurals.items():
+        forms = catalogue[m]
+        assert isinstance(forms, list) and len(forms) == 3, f"{where}: {m!r} needs the three Russian plural forms"
+        assert fields(m) == fields(plural) and all(fields(f) == fields(plural) for f in forms), (where, m, forms)
 
 
 def test_the_catalogue_is_russian():
     catalogue = json.loads(RU.read_text(encoding="utf-8"))
     latin_only = [m for m, t in catalogue.items()
-                  if m not in SAME_IN_RUSSIAN and not any("а" <= ch.lower() <= "я" for ch in t)]
+                  if m not in SAME_IN_RUSSIAN and not all(any("а" <= ch.lower() <= "я" for ch in form)
+                                                          for form in ([t] if isinstance(t, str) else t))]
     assert not latin_only, f"translations without a single Cyrillic letter: {latin_only}"
 
 
@@ -80,3 +109,57 @@ def test_library_errors_speak_russian(monkeypatch):
     with pytest.raises(UnknownNameError, match="неизвестн.*слой"):
         load_model().layer("no_such_layer")
     i18n.catalogue.cache_clear()
+
+
+@pytest.mark.parametrize("n, form", [(0, "шагов"), (1, "шаг"), (2, "шага"), (4, "шага"), (5, "шагов"), (11, "шагов"),
+                                     (12, "шагов"), (14, "шагов"), (21, "шаг"), (22, "шага"), (25, "шагов"),
+                                     (101, "шаг"), (111, "шагов"), (112, "шагов"), (1000, "шагов")])
+def test_russian_plural_forms(n, form):
+    forms = ("шаг", "шага", "шагов")
+    assert forms[i18n.russian_plural(n)] == form
+
+
+def test_trn_picks_the_form_of_the_number(monkeypatch):
+    msg = ("{desc}: interrupted after {n} step; returning the current image",
+           "{desc}: interrupted after {n} steps; returning the current image")
+    monkeypatch.delenv("COURSE_LIB_LANG", raising=False)
+    assert trn(*msg, 1, desc="d").startswith("d: interrupted after 1 step;")
+    assert trn(*msg, 2, desc="d").startswith("d: interrupted after 2 steps;")
+    monkeypatch.setenv("COURSE_LIB_LANG", "ru")
+    shown = {n: trn(*msg, n, desc="d") for n in (1, 2, 5, 11, 21, 22, 111)}
+    assert [shown[n].split(";")[0] for n in (1, 2, 5, 11, 21, 22, 111)] == [
+        "d: прервано после 1 шага", "d: прервано после 2 шагов", "d: прервано после 5 шагов",
+        "d: прервано после 11 шагов", "d: прервано после 21 шага", "d: прервано после 22 шагов",
+        "d: прервано после 111 шагов"]
+
+
+def english_shown_literals():
+    """["file:line: text"] for each literal English text course_lib shows without ``tr``: the argument of a
+    figure title, axis label, legend, print or warning, and the message of a raised error."""
+    found = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        if path.name in NOT_SHOWN_IN_NOTEBOOKS:
+            continue
+        source = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(source)):
+            texts = []
+            if isinstance(node, ast.Call):
+                name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+                if name in SHOWN:
+                    texts += node.args[:1]
+                texts += [k.value for k in node.keywords if k.arg in SHOWN_KEYWORDS]
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
+                texts += node.exc.args[:1]
+            for text in texts:
+                segment = ast.get_source_segment(source, text) or ""
+                words = re.findall(r"[a-z]{3,}", re.sub(r"\{[^{}]*\}", "", segment))
+                if isinstance(text, (ast.Constant, ast.JoinedStr)) and len(words) >= 1 and not any(
+                        allowed in segment for allowed in DEVELOPER_ERRORS):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {segment[:80]}")
+    return found
+
+
+def test_what_course_lib_shows_goes_through_tr():
+    """Figure titles, labels, printed lines and error messages are tr(...) calls, so the Russian edition shows Russian."""
+    left = english_shown_literals()
+    assert not left, "wrap these in tr(...) and translate them in course_lib/locale/ru.json:\n" + "\n".join(left)
