@@ -291,7 +291,11 @@ def _notebook_process(channel_fd, stderr_fd, pid_write, go_read, kind, binds):
             _new_root(libc, binds, sources)
         _close_all_but(channel_fd)
         from . import grade_worker
-        grade_worker.main(channel_fd, kind)
+        try:
+            grade_worker.main(channel_fd, kind)
+        except BaseException as e:         # the notebook broke its own worker: its row says how
+            os.write(2, f"{type(e).__name__}: {e}\n".encode(errors="replace"))
+            os._exit(1)
         os._exit(0)
     os.write(pid_write, f"pid {notebook}\n".encode())
     os.close(channel_fd)

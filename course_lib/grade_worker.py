@@ -7,6 +7,7 @@ sent and sends back what it returned (and the input gradients of a scalar result
 compares the answers with the reference; a student who rewrites this module only changes the
 answers it sends, never the verdict.
 """
+import builtins
 import contextlib
 import io
 import os
@@ -78,7 +79,7 @@ def run_cells(cells, cell_s, output_kb):
     config.HistoryManager.enabled = False
     config.InteractiveShell.colors = "nocolor"
     shell = InteractiveShell.instance(config=config)
-    modules = (exercises, dream, hooks, hubel_wiesel, style, transposed)
+    modules = (exercises, dream, hooks, hubel_wiesel, style, transposed, builtins)
     saved = [dict(m.__dict__) for m in modules]
     problems, out, me = [], _Capped(output_kb * 1024), os.getpid()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
@@ -97,8 +98,11 @@ def run_cells(cells, cell_s, output_kb):
         problems.append(tr("the notebook printed {mb} MB; only the first {kb} kB were kept",
                            mb=f"{out.total / 2**20:.1f}", kb=output_kb))
     for m, d in zip(modules, saved):    # the student's own calls of the references see the originals
-        m.__dict__.clear()
-        m.__dict__.update(d)
+        for name in [n for n in m.__dict__ if n not in d]:
+            del m.__dict__[name]
+        for name, value in d.items():
+            if m.__dict__.get(name) is not value:
+                m.__dict__[name] = value
     return shell.user_ns, problems
 
 
