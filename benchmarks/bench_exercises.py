@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from benchmarks.harness import Bench
+from benchmarks.harness import Bench, Ratio
 from course_lib import dream, exercises, hooks, hubel_wiesel, style, transposed
 
 REFERENCES = [
@@ -56,10 +56,50 @@ def _grade_one_submission(jobs):
     return make
 
 
+def _grade_a_class(trusted, students=12):
+    """A generated class, honest, wrong, broken and hostile mixed (all 7 notebooks each), graded with
+    --jobs = cores; the row's time is the whole run (sandbox start included), its size says the class."""
+    def make():
+        import os
+        from course_lib import grade
+
+        root = Path(tempfile.mkdtemp(prefix="bench-class-"))
+        solutions = Path(__file__).resolve().parents[1] / "notebooks" / "exercises" / "solutions"
+        kinds = {  # what replaces the last code cell's neighbours: nothing, a wrong body, a crash, an attack
+            "honest": [],
+            "wrong": ["import torch\ntorch.Tensor.sum = lambda self, *a, **k: self.mean(*a, **k)"],
+            "broken": ["raise RuntimeError('my bug')"],
+            "hostile": ["import os, subprocess\nsubprocess.Popen(['sleep', '60'], start_new_session=True)\n"
+                        "open('result.json', 'w').write('{}')\nos._exit(0)"],
+        }
+        for i in range(students):
+            kind = list(kinds)[i % len(kinds)]
+            (root / "in" / f"s{i:03d}_{kind}").mkdir(parents=True)
+            for path in sorted(solutions.glob("*.ipynb")):
+                nb = nbformat.read(path, as_version=4)
+                nb.cells = [c for c in nb.cells if "solution-only" not in c.metadata.get("tags", [])]
+                nb.cells += [nbformat.v4.new_code_cell(source) for source in kinds[kind]]
+                nbformat.write(nb, root / "in" / f"s{i:03d}_{kind}" / path.name)
+
+        def run():
+            rows = grade.grade(root / "in", root / "grades.csv", seed=1, jobs=os.cpu_count() or 2,
+                               trusted=trusted, log=lambda *a: None)
+            assert rows[0]["total"] == 12 and rows[3]["total"] == 0, rows     # honest and hostile
+        return run
+    return make
+
+
 def benchmarks():
     return [
         Bench("grade: seconds per graded submission (7 notebooks, 1 worker)", "12 tasks", _grade_one_submission(1)),
         Bench("grade: seconds per graded submission (7 notebooks, 2 workers)", "12 tasks", _grade_one_submission(2)),
+        # one timed run each (a class takes half a minute; the sandboxed and the trusted row run side by side)
+        Bench("grade: a class of 12, sandboxed (--jobs = cores)", "12x7 nb", _grade_a_class(False),
+              repeats=1, warmup=False),
+        Bench("grade: a class of 12, unsandboxed (--trust-submissions)", "12x7 nb", _grade_a_class(True),
+              repeats=1, warmup=False),
+        Ratio("grade: sandboxed / unsandboxed time (goal <= 1.25x)", "grade: a class of 12, sandboxed (--jobs = cores)",
+              "grade: a class of 12, unsandboxed (--trust-submissions)", None),
         Bench(f"exercises: all {len(REFERENCES)} checkers on the references", "-", lambda: _quietly(REFERENCES)),
         Bench("exercises: check_guided_rule (with a small net)", "8x8", lambda: _quietly(REFERENCES[3:4]), repeats=5),
     ]
