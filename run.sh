@@ -6,6 +6,7 @@
 #   ./run.sh gallery   execute every notebook in lecture mode into build/gallery/ (HTML)
 #   ./run.sh fetch     while online: the slides' networks + paintings into the caches (--list: what is there)
 #   ./run.sh doctor    the environment: torch build, venv size, memory after import torch, cached nets
+#   ./run.sh soak [N]  flakiness check: the test command N times (default 3) in a clean clone, 1 and 2 threads
 #   ./run.sh setup     only set up .venv
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -45,6 +46,9 @@ case "${1:-}" in
   bench)
     setup
     exec "$PY" -m benchmarks "${@:2}" ;;
+  soak)
+    setup
+    exec "$PY" tools/soak.py "${@:2}" ;;
   gallery)
     setup
     exec "$PY" tools/gallery.py "${@:2}" ;;
