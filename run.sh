@@ -41,8 +41,11 @@ case "${1:-}" in
     # Two pytest workers (a file each at a time: a notebook's cells stay in order in one kernel), one torch
     # thread each: on 2 cores that beats one worker with 2 threads, which mostly waits on kernels and the browser.
     export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+    # nbval runs the exercises and the Russian lecture notebooks in quick mode; the English lecture notebooks
+    # run in lecture mode at small sizes under stock nbconvert instead (tests/test_standard_tools.py): the same
+    # cells, the lecture-only ones included, so running them twice would only cost time.
     exec "$PY" -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider \
-      -n "${COURSE_TEST_WORKERS:-2}" --dist loadfile "${@:2}" ;;
+      --ignore-glob='notebooks/0*.ipynb' -n "${COURSE_TEST_WORKERS:-2}" --dist loadfile "${@:2}" ;;
   bench)
     setup
     exec "$PY" -m benchmarks "${@:2}" ;;

@@ -39,7 +39,8 @@ def lecture_env(tmp_path: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("COURSE_LIB_QUICK", "MPLBACKEND")}  # inline, as in class
     env.update(COURSE_LIB_SMALL="1", COURSE_LIB_OFFLINE="1", COURSE_LIB_TESTING="1",
                PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+               TORCH_HOME=str(tmp_path / "torch-home"))       # nothing cached: the bundled network throughout
     return env
 
 
@@ -64,4 +65,7 @@ def test_nbconvert_executes_the_notebook_in_lecture_mode(path, tmp_path):
     outputs = [m["state"].get("outputs", []) for m in state.values() if m["model_name"] == "OutputModel"]
     assert outputs and all(outputs), f"{path.name}: every Output widget shows its first picture without a browser"
     assert any("image/png" in o.get("data", {}) for out in outputs for o in out), "inline backend: figures are PNGs"
+    if path.name.startswith("01_"):   # the slide's AlexNet is not cached: the notebook says which net it uses
+        text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        assert "Network: the bundled efficientnet_lite0 (alexnet not cached" in text
     assert seconds < WALL_S, f"{path.name} took {seconds:.0f} s in lecture mode at small sizes (limit {WALL_S} s)"
