@@ -51,8 +51,10 @@ class RecordComparisons(ast.NodeTransformer):
 
 def _number(value):
     try:
-        if hasattr(value, "numel") and value.numel() != 1:
-            return None
+        if hasattr(value, "numel"):
+            if value.numel() != 1:
+                return None
+            value = value.detach()
         number = float(value)
     except (TypeError, ValueError):
         return None
