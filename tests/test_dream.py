@@ -94,7 +94,7 @@ def test_dream_changes_the_photo_and_stays_in_range(model, photo):
     assert out.shape == photo.shape
     assert 0 <= out.min() and out.max() <= 1
     assert (out - photo).abs().mean() > 1e-3
-    assert history[-1] > history[0]  # the layer's mean squared activation was amplified
+    assert history[-1] > history[0]  # amplified: measured 38.95 -> 41.98 (1 and 2 threads), rounding ~1e-5
     assert hook_count(model.net) == 0
 
 

@@ -161,10 +161,12 @@ def test_several_styles_with_weights(model):
 def test_vgg19_random_weights_with_gatys_layers():
     torch.manual_seed(0)
     vgg = load_model("vgg19", device="cpu", pretrained=False)
+    assert style.default_layers(vgg)[:2] == (("conv4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
     image, history = style.transfer(sample_image("chelsea"), sample_image("swirls"), vgg, size=32, steps=5,
                                     quiet=True, live=False)
-    assert torch.isfinite(image).all() and history["total"][-1] < history["total"][0]
-    assert hook_count(vgg.net) == 0
+    # random weights leave the loss flat (measured 0.00177302 -> 0.00177301 on 1 and 2 threads): a fall would
+    # be a coin toss on another CPU, so this checks that the run used the paper's layers and finished cleanly
+    assert torch.isfinite(image).all() and len(history["total"]) == 5 and hook_count(vgg.net) == 0
 
 
 def test_unreadable_style_image_raises_image_error(model):
@@ -346,4 +348,4 @@ def test_clean_recipe_has_no_band_along_the_top_with_starry_night(model, paintin
     plain, history = artefact_stats(model, starry, "plain")
     clean, _ = artefact_stats(model, starry, "clean")
     assert history["style"][0] / history["style"][-1] >= 10, "the slide's loss: the style loss falls at least 10x"
-    assert plain["edge_band_top"] > 2.0 and clean["edge_band_top"] < 1.4
+    assert plain["edge_band_top"] > 1.7 and clean["edge_band_top"] < 1.4   # measured 2.18 and 0.94
