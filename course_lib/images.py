@@ -361,3 +361,15 @@ def baseline_tensor(baseline, like: torch.Tensor) -> torch.Tensor:
         raise ImageError(tr("baseline must be a grey level in [0, 1] (0 black, 0.5 grey) or an image tensor, got {value}",
                             value=repr(baseline)))
     return torch.full_like(like, float(baseline))
+
+
+def side_by_side(*images, height: int = 224) -> Image.Image:
+    """One picture of several images placed left to right, each scaled to ``height`` px (a composite scene)."""
+    pictures = [load_image(sample_image(i) if isinstance(i, str) and i in list_samples() else i) for i in images]
+    pictures = [p.resize((max(1, round(p.width * height / p.height)), height), Image.LANCZOS) for p in pictures]
+    canvas = Image.new("RGB", (sum(p.width for p in pictures), height))
+    left = 0
+    for p in pictures:
+        canvas.paste(p, (left, 0))
+        left += p.width
+    return canvas
