@@ -221,3 +221,16 @@ def test_readable_errors_and_the_model_left_as_it_was(model, cat):
     assert not model.net.training and all(not p.requires_grad for p in model.net.parameters())
     with torch.no_grad():
         assert torch.equal(model.net(x), before)
+
+
+def test_image_and_baseline_arguments():
+    from course_lib.images import baseline_tensor, side_by_side
+    scene = side_by_side("chelsea", "coffee", height=100)          # 451 x 300 and 600 x 400, each to 100 px high
+    assert scene.size == (150 + 150, 100)
+    x01 = image_tensor(scene)
+    assert torch.equal(x01[..., :150], image_tensor(sample_image("chelsea").resize((150, 100), 1)))  # 1: LANCZOS
+    assert torch.equal(baseline_tensor(0.25, x01), torch.full_like(x01, 0.25))
+    other = torch.rand(1, 3, 100, 300)
+    assert torch.equal(baseline_tensor(other, x01), other) and torch.equal(baseline_tensor(torch.tensor(0.0), x01), 0 * x01)
+    with pytest.raises(ImageError, match=r"one float image \[1, 3, H, W\]"):
+        image_tensor(torch.rand(2, 3, 8, 8))
