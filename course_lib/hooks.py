@@ -5,6 +5,8 @@ are registered inside ``try`` and removed in ``finally``, so a model is never le
 modified, not even when the block raises (pattern: captum's hook-removal tests).
 
 * ``capture(layers)``: records the output of named modules during a forward pass.
+* ``activation_and_gradient(module)``: the output A of one module and, after a backward
+  pass, dS/dA (Grad-CAM).
 * ``relu_backward_rule(net, rule)``: keeps every ReLU's forward pass and replaces its
   backward pass by ``rule``. The three rules of the lecture live in
   ``RELU_BACKWARD_RULES`` (slides "Deconvolutional networks #2" and "Saliency Maps #3-4").
@@ -73,6 +75,23 @@ def capture(layers: dict, stop_early: bool = False):
 
     with hooks_removed_after(lambda: [m.register_forward_hook(make_hook(n)) for n, m in layers.items()]):
         yield outputs
+
+
+@contextmanager
+def activation_and_gradient(module: nn.Module):
+    """Yield a dict that fills with "A" (the module's output, a copy) and, after a backward pass, "dA" = dS/dA.
+
+    The gradient is caught by a hook on the output tensor itself, registered before any in-place ReLU
+    that follows can overwrite it: it is the gradient with respect to what the module computed."""
+    kept = {}
+
+    def hook(module, inputs, output):
+        kept["A"] = output.detach().clone()
+        if output.requires_grad:
+            output.register_hook(lambda g: kept.__setitem__("dA", g.detach().clone()))  # dies with the graph
+
+    with hooks_removed_after(lambda: [module.register_forward_hook(hook)]):
+        yield kept
 
 
 def run_until_captured(net: nn.Module, x: torch.Tensor):

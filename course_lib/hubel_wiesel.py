@@ -145,12 +145,23 @@ class HubelWieselExperiment:
                                  n, channel=channel, layer=layer, last=n - 1))
         return int(channel)
 
+    def saturated(self, layer: str) -> list:
+        """Units whose best response is reached exactly at two or more angles: a ReLU6 clipped at its ceiling.
+
+        Clipped, R_pref and R_orth both stop at the same 6, and their ratio (the OSI) says nothing about the
+        unit's orientation (the stem's units 21 and 30 reported about 0.84 that way)."""
+        tuning = self.tuning(layer)                                              # [C_l, n_angles]
+        top = tuning.amax(dim=1, keepdim=True)
+        return (((tuning == top) & (top > 0)).sum(dim=1) >= 2).nonzero().flatten().tolist()
+
     def ranking(self, layer: str, k: int = 8, min_response: float = 0.1) -> list:
         """The k most orientation-selective channels [(channel, OSI, preferred angle)], skipping
-        near-silent ones (R_pref below ``min_response`` times the layer's strongest unit)."""
+        near-silent ones (R_pref below ``min_response`` times the layer's strongest unit) and
+        saturated ones (``saturated``: a clipped response makes the OSI meaningless)."""
         tuning = self.tuning(layer)                                              # [C_l, n_angles]
         R_pref = tuning.amax(dim=1)
         osi = orientation_selectivity_index(tuning).masked_fill(R_pref < min_response * R_pref.max(), -1)
+        osi[self.saturated(layer)] = -1
         top = osi.topk(min(k, len(osi)))
         return [(c, o, self.angles[tuning[c].argmax()].item()) for c, o in zip(top.indices.tolist(), top.values.tolist()) if o >= 0]
 

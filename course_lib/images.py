@@ -326,3 +326,50 @@ def _fetch_painting(name: str) -> None:
         part.unlink(missing_ok=True)
         raise
     os.replace(part, path)
+
+
+# ---- the image and baseline arguments of the attribution methods -----------------------
+
+def image_tensor(image, size: int | None = None) -> torch.Tensor:
+    """[1, 3, H, W] in [0, 1] from a sample name, a path, a PIL image or such a tensor (used as it is).
+
+    ``size`` bounds the long side of an image that is loaded (a tensor keeps its size)."""
+    if isinstance(image, torch.Tensor):
+        if image.dim() != 4 or image.shape[:2] != (1, 3) or not image.is_floating_point():
+            raise ImageError(tr("an image tensor must be one float image [1, 3, H, W] in [0, 1], got shape {shape}",
+                                shape=list(image.shape)))
+        if image.min() < -1e-3 or image.max() > 1 + 1e-3:
+            raise ImageError(tr("an image tensor must hold values in [0, 1] (not a network input: use "
+                                "model.from_input(x)), got {lo:.2f}..{hi:.2f}", lo=image.min().item(), hi=image.max().item()))
+        return image.detach().float()
+    if isinstance(image, str) and image in list_samples():
+        return image_to_tensor(sample_image(image, size))
+    return image_to_tensor(load_image(image, max_size=size))
+
+
+def baseline_tensor(baseline, like: torch.Tensor) -> torch.Tensor:
+    """The reference image x' shaped like ``like`` [1, 3, H, W]: a grey level in [0, 1] (0: black) or an image tensor."""
+    if isinstance(baseline, torch.Tensor):
+        if baseline.dim() == 0:
+            baseline = baseline.item()
+        elif baseline.shape[-2:] != like.shape[-2:] or baseline.dim() not in (3, 4):
+            raise ImageError(tr("the baseline image must have the image's size {size}, got shape {shape}",
+                                size=list(like.shape[-2:]), shape=list(baseline.shape)))
+        else:
+            return baseline.detach().float().to(like.device).expand_as(like)
+    if isinstance(baseline, bool) or not isinstance(baseline, (int, float)) or not 0 <= baseline <= 1:
+        raise ImageError(tr("baseline must be a grey level in [0, 1] (0 black, 0.5 grey) or an image tensor, got {value}",
+                            value=repr(baseline)))
+    return torch.full_like(like, float(baseline))
+
+
+def side_by_side(*images, height: int = 224) -> Image.Image:
+    """One picture of several images placed left to right, each scaled to ``height`` px (a composite scene)."""
+    pictures = [load_image(sample_image(i) if isinstance(i, str) and i in list_samples() else i) for i in images]
+    pictures = [p.resize((max(1, round(p.width * height / p.height)), height), Image.LANCZOS) for p in pictures]
+    canvas = Image.new("RGB", (sum(p.width for p in pictures), height))
+    left = 0
+    for p in pictures:
+        canvas.paste(p, (left, 0))
+        left += p.width
+    return canvas

@@ -129,6 +129,13 @@ class CourseModel:
         return [(self.categories[i], p.item()) for p, i in zip(top.values, top.indices)]
 
 
+def course_model(model, who: str) -> "CourseModel":
+    """``model`` itself when it is a ``CourseModel``, else a readable TypeError naming the function ``who``."""
+    if not isinstance(model, CourseModel):
+        raise TypeError(tr("{who} needs a course model (load_model(...)), got {kind}", who=who, kind=type(model).__name__))
+    return model
+
+
 @contextmanager
 def channels_last(net):
     """Run ``net`` with its 4-d weights stored channels-last ([C_out, k, k, C_in] in memory), then restore them.

@@ -13,6 +13,7 @@ and scale of the weights stay, the learned structure goes; BatchNorm's running s
 while the classifier is gone shows the image (its edges), not what the model uses.
 """
 import copy
+import dataclasses
 
 import torch
 import torch.nn as nn
@@ -55,6 +56,29 @@ def weight_groups(model: CourseModel, net: nn.Module) -> dict:
     return {name: groups[name] for name in reversed(groups) if groups[name]}
 
 
+def randomised_copies(model: CourseModel, steps, seed: int = 0):
+    """Yield (step, a CourseModel on one deep copy of the net, random from the top down to ``step``).
+
+    The same copy is yielded each time, destroyed one step further: use it before asking for the next.
+    Any technique that takes a course model (Grad-CAM's layer names included) runs on it unchanged."""
+    net = copy.deepcopy(model.net)
+    groups = weight_groups(model, net)
+    order = list(groups)
+    unknown = [s for s in steps if s not in order]
+    if unknown:
+        raise ValueError(tr("{name!r} is not a layer with weights; the cascade runs over {order}", name=unknown[0], order=", ".join(order)))
+    if [order.index(s) for s in steps] != sorted(order.index(s) for s in steps):
+        raise ValueError(tr("steps must go from the top down, in the order {order}", order=", ".join(s for s in order if s in steps)))
+    copies = dict(zip(map(id, model.net.modules()), net.modules()))
+    destroyed = dataclasses.replace(model, net=net, layers={n: copies[id(m)] for n, m in model.layers.items()})
+    generator, done = torch.Generator().manual_seed(seed), 0
+    for step in steps:
+        for name in order[done: order.index(step) + 1]:             # randomise down to this step
+            randomise_(groups[name], generator)
+        done = order.index(step) + 1
+        yield step, destroyed
+
+
 def cascading_randomisation(model: CourseModel, x: torch.Tensor, target, methods=("gradient", "guided"),
                             steps=None, seed: int = 0, **averaging) -> dict:
     """rho of each method's map after each step of the cascade (Adebayo et al. 2018, notebook 05).
@@ -67,24 +91,11 @@ def cascading_randomisation(model: CourseModel, x: torch.Tensor, target, methods
     if not isinstance(model, CourseModel):
         raise TypeError(tr("cascading_randomisation needs a CourseModel (load_model(...)), got {kind}", kind=type(model).__name__))
     check_input(x)
-    net = copy.deepcopy(model.net)                                  # the copy that gets destroyed
-    groups = weight_groups(model, net)
-    order = list(groups)
-    steps = order if steps is None else list(steps)
-    unknown = [s for s in steps if s not in order]
-    if unknown:
-        raise ValueError(tr("{name!r} is not a layer with weights; the cascade runs over {order}", name=unknown[0], order=", ".join(order)))
-    if [order.index(s) for s in steps] != sorted(order.index(s) for s in steps):
-        raise ValueError(tr("steps must go from the top down, in the order {order}", order=", ".join(s for s in order if s in steps)))
+    steps = list(weight_groups(model, model.net)) if steps is None else list(steps)
     c = class_index(model, target)
-    generator = torch.Generator().manual_seed(seed)
     maps = {m: [saliency(model, x, c, m, **averaging)] for m in methods}
-    done = 0
-    for step in steps:
-        for name in order[done: order.index(step) + 1]:             # randomise down to this step
-            randomise_(groups[name], generator)
-        done = order.index(step) + 1
+    for _, destroyed in randomised_copies(model, steps, seed):
         for m in methods:
-            maps[m].append(saliency(net, x, c, m, **averaging))
+            maps[m].append(saliency(destroyed.net, x, c, m, **averaging))
     rho = {m: [rank_correlation(maps[m][0], w) for w in maps[m][1:]] for m in methods}
     return {"steps": steps, "rho": rho, "maps": maps}

@@ -133,3 +133,15 @@ def test_osi_odd_angle_count_takes_the_angle_just_under_90_degrees(n):
     assert angles(n)[n // 2] < 90 < angles(n)[(n + 1) // 2]
     assert orientation_selectivity_index(tuning).item() == pytest.approx(3 / 5)   # R_orth at n // 2 steps
     assert orientation_selectivity_index(tuning.roll(2)).item() == pytest.approx(3 / 5)   # wherever the preferred angle is
+
+
+def test_saturated_units_are_named_and_left_out_of_the_ranking():
+    """Issue 29: a ReLU6 clipped at 6 answers several angles alike; its OSI means nothing."""
+    experiment = HubelWieselExperiment(None, HubelWieselConfig(n_angles=4, n_positions=1))
+    tuning = torch.tensor([[4.0, 0.0, 1.0, 0.0],        # tuned: OSI 3/5
+                           [6.0, 6.0, 0.5, 0.0],        # clipped at two angles: OSI (6 - 0.5)/(6 + 0.5) = 0.85, meaningless
+                           [2.0, 1.0, 1.0, 1.0],        # weakly tuned: OSI 1/3
+                           [0.0, 0.0, 0.0, 0.0]])       # silent: ties at 0, not saturated, left out as silent
+    experiment._sweeps["layer"] = tuning.T.reshape(4, 1, 4)                # [n_angles, n_positions, C]
+    assert experiment.saturated("layer") == [1]
+    assert [(c, round(o, 3)) for c, o, _ in experiment.ranking("layer", k=4)] == [(0, 0.6), (2, 0.333)]

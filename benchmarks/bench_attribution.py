@@ -1,0 +1,41 @@
+"""Attribution rows (issue 29): each map at 224 px on the bundled net, and the deletion/insertion curves of
+every method on one photo (notebook 05b). Goals: a map <= 1 s, occlusion (window 32, stride 8) <= 5 s,
+all curves <= 30 s, on 2 cores."""
+from benchmarks.harness import Bench
+from course_lib import grad_cam, guided_grad_cam, integrated_gradients, load_model, occlusion_map
+from course_lib import which_map
+from course_lib.images import image_tensor
+
+
+def map_224(function, **options):
+    model = load_model(device="cpu")
+    x01 = image_tensor("chelsea", 224)                  # [1, 3, 149, 224]
+    return lambda: function(model, x01, "Egyptian cat", **options)
+
+
+def curves_one_photo(judge: bool):
+    model = load_model(device="cpu")
+    config = which_map.CompareConfig(size=224, points=21, sanity=False)
+    second = None
+    if judge:
+        from benchmarks.judge import Judge
+        second = Judge()
+    return lambda: which_map.compare(model, "chelsea", None, config=config, judge=second)
+
+
+def benchmarks():
+    return [
+        Bench("attribution: Grad-CAM (efficientnet_lite0, head)", "224x149", lambda: map_224(grad_cam), repeats=5, floor_s=1.0),
+        Bench("attribution: Guided Grad-CAM (efficientnet_lite0)", "224x149", lambda: map_224(guided_grad_cam),
+              repeats=5, floor_s=1.0),
+        Bench("attribution: integrated gradients, 256 steps", "224x149", lambda: map_224(integrated_gradients),
+              floor_s=1.0),
+        Bench("attribution: integrated gradients, 64 steps", "224x149",
+              lambda: map_224(integrated_gradients, steps=64), floor_s=1.0),
+        Bench("attribution: occlusion, window 32, stride 8", "224x149",
+              lambda: map_224(occlusion_map, window=32, stride=8), floor_s=5.0),
+        Bench("attribution: all 8 maps + deletion/insertion curves, one photo", "224x149",
+              lambda: curves_one_photo(False), repeats=1, warmup=False, floor_s=30.0),   # one run: minutes on a busy machine
+        Bench("attribution: the same, curves also judged by EfficientNet-Lite2", "224x149",
+              lambda: curves_one_photo(True), repeats=1, warmup=False, slow=True),
+    ]
