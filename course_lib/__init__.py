@@ -3,7 +3,8 @@
 Start with ``load_model()`` (EfficientNet-Lite0, offline) and ``sample_image("chelsea")``.
 """
 from .config import QUICK
-from .images import ImageError, list_samples, load_image, sample_image
+from .images import ImageError, load_image
+from .samples import list_samples, sample_image
 from .models import ModelUnavailableError, UnknownNameError, load_model
 
 __version__ = "0.1.0"

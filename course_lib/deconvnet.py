@@ -33,8 +33,9 @@ from PIL import Image
 from .config import lecture_or_quick
 from .display import show_images
 from .hooks import RELU_BACKWARD_RULES, relu_backward_rule
-from .images import image_to_tensor, list_samples, sample_image, tensor_to_image
+from .images import image_to_tensor, tensor_to_image
 from .models import check_name
+from .samples import list_samples, sample_image
 from .saliency import (SHIFT, averaged_inputs, averaging_note, check_averaging, check_input, check_rule_applies, colour_image,
                        evaluating, method_title)
 from .i18n import tr
