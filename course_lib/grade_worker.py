@@ -15,7 +15,7 @@ import signal
 
 import torch
 
-from . import dream, exercises, grade_wire, hooks, hubel_wiesel, style, transposed
+from . import checker, dream, exercises, grade_wire, hooks, hubel_wiesel, style, transposed
 from .i18n import tr
 
 
@@ -114,8 +114,8 @@ def _raised(error, backward=False):
     timed_out = isinstance(error, CellTimeout)
     return {"op": "timeout" if timed_out else "raised", "type": type(error).__name__[:80],
             "base": _builtin_base(error), "message": str(error)[:500], "backward": backward,
-            "line": exercises._student_line(error)[:300] if isinstance(error, Exception) else "",
-            "placeholder": isinstance(error, NotImplementedError) and exercises._is_placeholder(error)}
+            "line": checker._student_line(error)[:300] if isinstance(error, Exception) else "",
+            "placeholder": isinstance(error, NotImplementedError) and checker._is_placeholder(error)}
 
 
 def _argument(value):
