@@ -194,19 +194,20 @@ def _limit_memory(extra_mb):
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def main(channel_fd, kind):
-    """PID 1 of the notebook's namespaces, set up and not yet running student code."""
+def main(channel_fd, kind, drop_privileges):
+    """PID 1 of the notebook's namespaces, set up and not yet running student code.
+
+    ``drop_privileges`` is ``grade_sandbox.drop_privileges``, passed in: the sandbox imports this module, not the reverse.
+    """
     import resource
     import socket
-
-    from . import grade_sandbox
 
     channel = socket.socket(fileno=channel_fd)
     grade_wire.send(channel, {"op": "hello", "isolation": kind})
     first = grade_wire.receive(channel, deadline=float("inf"))
     limits = first["limits"]
     if kind != "none":
-        grade_sandbox.drop_privileges(limits["processes"])
+        drop_privileges(limits["processes"])
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)    # a file over the limit: a write error, not death
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_mb"] * 2**20,) * 2)
     _limit_memory(limits["memory_mb"])
