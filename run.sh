@@ -17,10 +17,10 @@ setup() {
   if [ ! -x "$PY" ]; then
     python3 -m venv "$VENV"
   fi
-  # torch first, pinned: an unpinned torch can pull several GB. scripts/choose_torch.py picks the build
+  # torch first, pinned: an unpinned torch can pull several GB. tools/choose_torch.py picks the build
   # (CPU-only on Linux without an NVIDIA GPU: 1 GB, not 6) and says why in one line; TORCH_SPEC overrides.
   if ! "$PY" -c "import torch, torchvision" 2>/dev/null; then
-    torch_args=$("$PY" scripts/choose_torch.py)
+    torch_args=$("$PY" tools/choose_torch.py)
     "$PY" -m pip install $torch_args \
       || { echo "run.sh: 'pip install $torch_args' failed (see above); TORCH_SPEC=\"<pip arguments>\" picks another source" >&2; exit 1; }
   fi

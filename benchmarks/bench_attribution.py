@@ -4,7 +4,7 @@ all curves <= 30 s, on 2 cores."""
 from benchmarks.harness import Bench
 from course_lib import grad_cam, guided_grad_cam, integrated_gradients, load_model, occlusion_map
 from course_lib import which_map
-from course_lib.images import image_tensor
+from course_lib.samples import image_tensor
 
 
 def map_224(function, **options):

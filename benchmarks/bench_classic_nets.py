@@ -4,7 +4,7 @@ Rows: what one widget interaction costs on AlexNet / VGG16 / VGG19 (01 conv1 fil
 top-9 patches with switches, 05 the three saliency maps, 06 Gatys at 256 px), each with the
 row's own peak RSS (model + work; a notebook adds its own baseline). The slow rows run a
 whole lecture notebook with a temporary cache of random weights under torchvision's file
-names (``tools/fake_torch_cache.py``): that peak RSS is what decides what Binder (2 GB,
+names (``tests/support.py``): that peak RSS is what decides what Binder (2 GB,
 our limit 1.5 GB) may pre-fetch: ``python -m benchmarks "with cached"``.
 """
 import os
@@ -64,7 +64,7 @@ def gatys(name, steps):
 def notebook_with_cache(notebook, net):
     def make():
         from course_lib import config
-        from tools.fake_torch_cache import write_random_weights
+        from tests.support import write_random_weights
         from course_lib.notebook_runner import run_notebook
 
         if config.QUICK:

@@ -1,13 +1,28 @@
 """course_lib: the techniques of the lecture "Neural networks for art", one readable module each.
 
 Start with ``load_model()`` (EfficientNet-Lite0, offline) and ``sample_image("chelsea")``.
+
+Layers, read top-down like the lecture; a module imports only from its own layer or the ones below
+(no circle, and no import hidden inside a function to dodge one; ``tests/test_architecture.py``):
+
+    programs    fetch, doctor, notebook_runner          the command lines (python -m course_lib.X)
+    course      exercises (cases) on checker (engine); grade on grade_sandbox, grade_worker, grade_wire, grade_report
+    techniques  filters, hubel_wiesel, transposed, feature_vis, dream, saliency, deconvnet, sanity,
+                style_losses, style, fast_style (and any new technique module)
+    display     display (figures, widgets)
+    base        config, i18n, assets, images, samples, generated_art, hooks, progress, live_output,
+                efficientnet_lite, models, style_checks
+
+Third-party packages that are heavy or optional (ipywidgets, IPython, skimage's data) may be imported
+inside a function; course_lib's own modules never are.
 """
 from .config import QUICK
 from .grad_cam import grad_cam, guided_grad_cam
-from .images import ImageError, list_samples, load_image, sample_image
+from .images import ImageError, load_image
 from .integrated_gradients import integrated_gradients
 from .models import ModelUnavailableError, UnknownNameError, load_model
 from .occlusion import occlusion_map
+from .samples import list_samples, sample_image
 
 __version__ = "0.1.0"
 __all__ = ["QUICK", "ImageError", "ModelUnavailableError", "UnknownNameError", "grad_cam", "guided_grad_cam",

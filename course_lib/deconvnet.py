@@ -30,14 +30,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
+from .attribution import (SHIFT, attribute, averaging_note, check_averaging, check_input, colour_image, evaluating,
+                          method_title)
 from .config import lecture_or_quick
 from .display import show_images
-from .hooks import RELU_BACKWARD_RULES, relu_backward_rule
-from .images import image_to_tensor, list_samples, sample_image, tensor_to_image
+from .hooks import RELU_BACKWARD_RULES
+from .images import image_to_tensor, tensor_to_image
 from .models import check_name
-from .saliency import (SHIFT, averaged_inputs, averaging_note, check_averaging, check_input, check_rule_applies, colour_image,
-                       evaluating, method_title)
 from .i18n import tr
+from .samples import list_samples, sample_image
 
 
 # ---- the three mirror operations ----------------------------------------------------
@@ -176,22 +177,18 @@ def project(model, x: torch.Tensor, layer: str, channel: int, keep: str = "max",
                             methods=", ".join(RELU_BACKWARD_RULES)))
     check_input(x)
     check_averaging(x, samples, shift, noise, batch)
-    I = x.detach().to(model.device).clone().requires_grad_(True)  # [N, 3, H, W]
-    R = torch.zeros_like(I)
-    with evaluating(model.net), torch.enable_grad():
-        check_rule_applies(model.net, I, method)
-        at = None
-        if keep == "max" and samples > 1:       # the unit strongest on the image itself, the same one in every copy
-            with torch.no_grad():
-                a = model.features(I, [layer])[layer]               # [N, C, h, w]
-            keep_unit(a, channel)                                   # a clear error for a channel out of range
-            at = a[:, channel].reshape(len(I), -1).argmax(dim=1)    # [N] its flat position
-        with relu_backward_rule(model.net, method):
-            for X in averaged_inputs(I, samples, shift, noise, seed, batch):   # [n*N, 3, H, W], n*N <= max(batch, N)
-                a = model.features(X, [layer])[layer]               # [n*N, C, h, w]
-                z = keep_unit(a, channel, keep, None if at is None else at.repeat(len(X) // len(I)))
-                R += torch.autograd.grad(a, I, grad_outputs=z)[0]
-    return R / samples
+    at = None
+    if keep == "max" and samples > 1:       # the unit strongest on the image itself, the same one in every copy
+        with evaluating(model.net), torch.no_grad():
+            a = model.features(x.to(model.device), [layer])[layer]      # [N, C, h, w]
+        keep_unit(a, channel)                                           # a clear error for a channel out of range
+        at = a[:, channel].reshape(len(x), -1).argmax(dim=1)            # [N] its flat position
+
+    def kept_unit(X):
+        a = model.features(X, [layer])[layer]                           # [n*N, C, h, w]
+        return a, keep_unit(a, channel, keep, None if at is None else at.repeat(len(X) // len(x)))
+
+    return attribute(model.net, x, kept_unit, method, samples, shift, noise, seed, batch)
 
 
 # ---- feature visualisation: top-k patches over the offline samples -------------------

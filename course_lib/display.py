@@ -19,8 +19,9 @@ from PIL import Image
 
 from .config import testing
 from .i18n import tr
-from .images import ImageError, list_samples, load_image, sample_image, tensor_to_image
+from .images import ImageError, load_image, tensor_to_image
 from .live_output import LiveOutput   # noqa: F401  (the notebooks' Output widget)
+from .samples import list_samples, sample_image
 
 
 def as_image(item):

@@ -17,6 +17,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .assets import cache_dir
+from .config import QUICK
+from .fetch import listing
+from .models import BUNDLED
+
 GB, MB = 2**30, 2**20     # as du -h and the benchmark table count
 
 
@@ -107,8 +112,6 @@ def machine() -> str:
 
 def cached(kind: str) -> str:
     """'alexnet (233 MB); missing: vgg16, ...' for kind 'net' or 'painting' (fetch.listing's view)."""
-    from .fetch import listing
-
     rows = [row for row in listing() if row[1] == kind]
     have = [f"{name} ({size / MB:.0f} MB)" for name, _, status, size, _ in rows if status == "cached"]
     missing = [name + (" (partial)" if status.startswith("partial") else "") for name, _, status, _, _ in rows
@@ -119,10 +122,6 @@ def cached(kind: str) -> str:
 
 def report() -> list:
     """[(label, value)] in the order printed."""
-    from .config import QUICK
-    from .images import cache_dir
-    from .models import BUNDLED
-
     import torch
 
     probe = start_import_probe()   # runs while the venv is measured

@@ -39,10 +39,11 @@ from PIL import Image
 
 from . import style as gatys
 from .config import lecture_or_quick
-from .images import ImageError, image_to_tensor, list_samples, load_image, sample_image, tensor_to_image
+from .images import ImageError, image_to_tensor, load_image, tensor_to_image
 from .models import check_name, load_model
 from .i18n import tr
 from .progress import Optimisation
+from .samples import list_samples, sample_image
 
 SHIPPED = Path(__file__).parent / "shipped"
 FORMAT = "course_lib.fast_style/1"
@@ -61,19 +62,10 @@ class CheckpointError(ValueError):
 class FastStyleConfig:
     """Training settings; stored in every checkpoint with the architecture (channels, residual_blocks).
 
-    Layers and layer weights are notebook 06's. beta/alpha is 50x smaller than its plain beta (10x smaller
-    than its clean default; the TV term here plays the clean recipe's part): Gatys starts
-    x at the photo, whereas f_W starts random and must learn to keep the photo's layout; 1e3 makes
-    style and content terms about 2:1 at the start of training. delta weighs L_colour: 4e6 makes it a
-    quarter of the loss at the start, a few per cent at the end; ``train`` ramps it up from 0 over the first
-    half of the steps. Without L_colour the mosaic network painted pure green and red (colour outliers
-    0.32-0.43 at 128 px); a Gram loss of the pixels (second moments only) painted grey at the weights that
-    removed them. With L_colour at full weight from the first step: at 2e6 saturated red stayed; at 4e6 two
-    runs kept the layout and one inverted the photo's brightness (layout -0.5); at 8e6 and above the photo
-    was inverted or lost. With the ramp it is kept (two seeds, layout 0.6-0.8). L_colour on every other
-    pixel (a quarter of the sorting, which costs 60 ms of a ~0.3 s step) lost the layout for one seed of two.
-    In-class training (lecture mode) is 300 steps of 2 crops of 128 px: about 200 CPU seconds, under
-    2 minutes on a quiet 2-core laptop; the shipped styles had 400 steps of 4 crops.
+    Layers and layer weights are notebook 06's. beta/alpha is smaller than Gatys's: f_W starts random and
+    must learn to keep the photo's layout, where Gatys starts x at the photo. ``train`` ramps delta up from 0
+    over the first half of the steps: at full weight from the start L_colour can invert the photo.
+    (How the weights were chosen: benchmarks/bench_fast_style.py.)
     """
 
     steps: int = lecture_or_quick(300, 8)
@@ -355,7 +347,7 @@ def load(path) -> FastStyle:
 
 
 def shipped_styles() -> list:
-    """Names of the styles trained by ``scripts/train_fast_style.py`` and shipped with the package."""
+    """Names of the styles trained by ``tools/train_fast_style.py`` and shipped with the package."""
     return sorted(p.stem for p in SHIPPED.glob("*.pth"))
 
 

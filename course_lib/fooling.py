@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from .config import lecture_or_quick
 from .i18n import tr
-from .images import image_tensor
+from .samples import image_tensor
 from .models import CLASSIFY_SIZE, course_model
 from .saliency import evaluating
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from .hooks import activation_and_gradient
 from .i18n import tr
-from .images import image_tensor
+from .samples import image_tensor
 from .models import CLASSIFY_SIZE, course_model
 from .saliency import evaluating, saliency
 

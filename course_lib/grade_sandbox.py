@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import grade_worker   # the sandbox runs the worker; the worker imports nothing of the sandbox
 from .i18n import tr
 
 PRELOAD = ["torch", "nbformat", "IPython.core.interactiveshell", "matplotlib.pyplot", "course_lib.exercises",
@@ -290,9 +291,8 @@ def _notebook_process(channel_fd, stderr_fd, pid_write, go_read, kind, binds):
         else:
             _new_root(libc, binds, sources)
         _close_all_but(channel_fd)
-        from . import grade_worker
         try:
-            grade_worker.main(channel_fd, kind)
+            grade_worker.main(channel_fd, kind, drop_privileges)
         except BaseException as e:         # the notebook broke its own worker: its row says how
             os.write(2, f"{type(e).__name__}: {e}\n".encode(errors="replace"))
             os._exit(1)

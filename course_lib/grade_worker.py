@@ -15,7 +15,7 @@ import signal
 
 import torch
 
-from . import dream, exercises, grade_wire, hooks, hubel_wiesel, style, transposed
+from . import checker, dream, exercises, grade_wire, hooks, hubel_wiesel, style, transposed
 from .i18n import tr
 
 
@@ -114,8 +114,8 @@ def _raised(error, backward=False):
     timed_out = isinstance(error, CellTimeout)
     return {"op": "timeout" if timed_out else "raised", "type": type(error).__name__[:80],
             "base": _builtin_base(error), "message": str(error)[:500], "backward": backward,
-            "line": exercises._student_line(error)[:300] if isinstance(error, Exception) else "",
-            "placeholder": isinstance(error, NotImplementedError) and exercises._is_placeholder(error)}
+            "line": checker._student_line(error)[:300] if isinstance(error, Exception) else "",
+            "placeholder": isinstance(error, NotImplementedError) and checker._is_placeholder(error)}
 
 
 def _argument(value):
@@ -194,19 +194,20 @@ def _limit_memory(extra_mb):
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def main(channel_fd, kind):
-    """PID 1 of the notebook's namespaces, set up and not yet running student code."""
+def main(channel_fd, kind, drop_privileges):
+    """PID 1 of the notebook's namespaces, set up and not yet running student code.
+
+    ``drop_privileges`` is ``grade_sandbox.drop_privileges``, passed in: the sandbox imports this module, not the reverse.
+    """
     import resource
     import socket
-
-    from . import grade_sandbox
 
     channel = socket.socket(fileno=channel_fd)
     grade_wire.send(channel, {"op": "hello", "isolation": kind})
     first = grade_wire.receive(channel, deadline=float("inf"))
     limits = first["limits"]
     if kind != "none":
-        grade_sandbox.drop_privileges(limits["processes"])
+        drop_privileges(limits["processes"])
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)    # a file over the limit: a write error, not death
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_mb"] * 2**20,) * 2)
     _limit_memory(limits["memory_mb"])

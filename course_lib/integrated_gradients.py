@@ -14,7 +14,7 @@ network in batches. Attributions are in image space (x in [0, 1]).
 import torch
 
 from .i18n import tr
-from .images import baseline_tensor, image_tensor
+from .samples import baseline_tensor, image_tensor
 from .models import CLASSIFY_SIZE, course_model
 from .saliency import evaluating
 

@@ -13,16 +13,17 @@ import os
 import socket
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from urllib.parse import urlparse
 
 import torch
 import torch.nn as nn
 import torchvision
 from PIL import Image
 
+from .assets import NET_MB, TORCHVISION, cached_weights_path
 from .config import resolve_device
-from .i18n import tr
+from .efficientnet_lite import efficientnet_lite0
 from .hooks import capture, run_until_captured
+from .i18n import tr
 from .images import image_to_tensor, load_image, tensor_to_image
 
 MODEL_NAMES = ("efficientnet_lite0", "vgg16", "vgg19", "alexnet", "googlenet")
@@ -162,8 +163,6 @@ def load_model(name: str = BUNDLED, device="auto", pretrained: bool = True) -> C
     """A frozen eval-mode ``CourseModel``. ``pretrained=False`` gives seeded-random weights (tests, timing)."""
     check_name("model", name, MODEL_NAMES)
     if name == BUNDLED:
-        from .efficientnet_lite import efficientnet_lite0
-
         net = efficientnet_lite0(pretrained=pretrained)
         # (x*255 - 127) / 128  ==  (x - 127/255) / (128/255)
         mean, std = torch.full((3,), 127 / 255), torch.full((3,), 128 / 255)
@@ -219,21 +218,6 @@ def _googlenet_layers(net) -> dict:
 
 
 # ---- torchvision nets through the standard cache ---------------------------------------
-
-TORCHVISION = {
-    "vgg16": ("vgg16", "VGG16_Weights"),
-    "vgg19": ("vgg19", "VGG19_Weights"),
-    "alexnet": ("alexnet", "AlexNet_Weights"),
-    "googlenet": ("googlenet", "GoogLeNet_Weights"),
-}
-
-
-def cached_weights_path(name: str) -> str:
-    """Where torchvision keeps (or would keep) the ImageNet weights of ``name``."""
-    weights = getattr(torchvision.models, TORCHVISION[name][1]).IMAGENET1K_V1
-    filename = os.path.basename(urlparse(weights.url).path)
-    return os.path.join(torch.hub.get_dir(), "checkpoints", filename)
-
 
 def _map_cached_weights(builder, path: str) -> nn.Module:
     """The net with its weights mapped from the cached file: one copy of VGG's 0.5 GB in memory, not two.
@@ -294,8 +278,6 @@ def cached_models() -> list:
 
 def model_choices() -> list:
     """Options for a model picker: cached nets first, then the others marked with their download size."""
-    from .fetch import NET_MB
-
     cached = cached_models()
     missing = [(tr("{name} (needs download, {mb} MB)", name=name, mb=NET_MB[name]), name) for name in MODEL_NAMES if name not in cached]
     return [(name, name) for name in cached] + missing

@@ -16,7 +16,7 @@ import torch
 
 from .config import lecture_or_quick
 from .i18n import tr
-from .images import baseline_tensor, image_tensor
+from .samples import baseline_tensor, image_tensor
 from .models import CLASSIFY_SIZE, course_model
 from .saliency import evaluating
 

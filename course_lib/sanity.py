@@ -18,9 +18,10 @@ import dataclasses
 import torch
 import torch.nn as nn
 
-from .models import CourseModel
-from .saliency import check_input, class_index, saliency, saliency_map
+from .attribution import check_input
 from .i18n import tr
+from .models import CourseModel
+from .saliency import class_index, saliency, saliency_map
 
 
 def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -11,9 +11,10 @@ image x; C^l the same for the content image c, A^l the Gram matrix of the style 
     eq. (2):             dE_l/dF^l_ij = 1/(N_l^2 M_l^2) ((F^l)^T (G^l - A^l))_ji  if F^l_ij > 0, else 0
     total   (slide #7):  L_total = alpha L_content + beta L_style
 
-``transfer`` optimises the pixels of x with L-BFGS (or Adam) and lets autograd find the
-gradient; ``style_layer_grad`` writes eq. (2) out, and the tests check the two agree.
+The formulas are in ``style_losses`` (re-exported here). This module is the driver: ``transfer``
+optimises the pixels of x with L-BFGS (or Adam), its settings in one ``TransferConfig``.
 """
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -21,117 +22,60 @@ from typing import NamedTuple
 import torch
 
 from .config import lecture_or_quick
+from .i18n import tr
 from .images import ImageError, image_to_tensor, load_image, tensor_to_image
 from .models import CourseModel, channels_last, load_model
-from .i18n import tr
 from .progress import Optimisation
-
-
-def _as_matrices(F: torch.Tensor) -> torch.Tensor:
-    """[N_l, M_l] and [B, N_l, M_l] stay; [B, N_l, H, W] -> [B, N_l, M_l] with M_l = H*W."""
-    if F.dim() in (2, 3):
-        return F
-    if F.dim() == 4:
-        return F.flatten(2)  # [B, N_l, M_l]
-    raise ValueError(tr("expected features [N_l, M_l] or [B, N_l, H, W], got shape {shape}", shape=list(F.shape)))
-
-
-def gram_matrix(F: torch.Tensor) -> torch.Tensor:
-    """G = F F^T, no normalisation: [N_l, M_l] -> [N_l, N_l], [B, N_l, H, W] -> [B, N_l, N_l] (slide: Artistic Style #5)."""
-    F = _as_matrices(F)
-    return F @ F.transpose(-1, -2)  # G_ij = sum_k F_ik F_jk
-
-
-def style_layer_loss(F: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
-    """E_l = 1/(4 N_l^2 M_l^2) sum_ij (G_ij - A_ij)^2, summed over a batch (slide: Artistic Style #5)."""
-    F = _as_matrices(F)
-    N_l, M_l = F.shape[-2], F.shape[-1]
-    G = gram_matrix(F)  # [N_l, N_l] or [B, N_l, N_l]
-    return ((G - A) ** 2).sum() / (4 * N_l**2 * M_l**2)
-
-
-def style_layer_grad(F: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
-    """Eq. (2): dE_l/dF = 1/(N_l^2 M_l^2) ((F^T (G - A))^T) where F > 0, else 0; F [N_l, M_l] (slide: Artistic Style #5)."""
-    if F.dim() != 2:
-        raise ValueError(tr("eq. (2) is written for one matrix F [N_l, M_l], got shape {shape}", shape=list(F.shape)))
-    N_l, M_l = F.shape
-    G = gram_matrix(F)                             # [N_l, N_l]
-    grad = (F.T @ (G - A)).T / (N_l**2 * M_l**2)   # [N_l, M_l]
-    return grad * (F > 0)
-
-
-def content_layer_loss(F: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
-    """sum_ij 1/2 (F_ij - C_ij)^2 for one layer (slide: Artistic Style #2)."""
-    return 0.5 * ((F - C) ** 2).sum()
-
-
-def content_loss(features: dict, targets: dict, weights: dict) -> torch.Tensor:
-    """L_content = sum_l w_l sum_ij 1/2 (F^l_ij - C^l_ij)^2 over the layers in ``weights`` (slide: Artistic Style #2)."""
-    return sum(w * content_layer_loss(features[l], targets[l]) for l, w in weights.items())
-
-
-def style_loss(features: dict, grams: dict, weights: dict) -> torch.Tensor:
-    """L_style = sum_l w_l E_l over the layers in ``weights``; ``grams`` holds A^l (slide: Artistic Style #5)."""
-    return sum(w * style_layer_loss(features[l], grams[l]) for l, w in weights.items())
-
-
-def tv_loss(x: torch.Tensor) -> torch.Tensor:
-    """Total variation of an image batch [B, 3, H, W]: the sum of SQUARED neighbour differences.
-
-    Not on the slides (a common smoothness prior, Mahendran & Vedaldi 2015): sum over
-    pixels of (x[i+1, j] - x[i, j])^2 + (x[i, j+1] - x[i, j])^2.
-    """
-    if x.dim() != 4:
-        raise ValueError(tr("expected an image batch [B, 3, H, W], got shape {shape}", shape=list(x.shape)))
-    dy = x[:, :, 1:, :] - x[:, :, :-1, :]  # [B, 3, H-1, W]
-    dx = x[:, :, :, 1:] - x[:, :, :, :-1]  # [B, 3, H, W-1]
-    return (dy**2).sum() + (dx**2).sum()
+from .style_losses import (content_layer_loss, content_loss, gram_matrix, style_layer_grad,  # noqa: F401 (the slide's
+                           style_layer_loss, style_loss, tv_loss)                            # formulas, re-exported)
 
 
 # ---- transfer: optimise the pixels of x for L_total (slide: Artistic Style #7) ------------
 
-# Per network: content layers, style layers (w_l = 1/5 each, as in Gatys) and the default
-# beta/alpha at 256 px, which balances the two losses for that network's scale of activations.
-# L_content sums over the M_l positions while E_l divides by M_l^2, so for another size the
-# default beta is scaled by the area, (size / 256)^2: the same balance at every size.
-# EfficientNet-Lite0: style at the ends of its first five stages (block0 /2, block2 /4,
-# block4 /8, block7 /16, block10 /16), five scales like VGG's relu1_1..relu5_1; content at
-# block7. Tried on the paintings: adding `stem` gives pixel noise, dropping block10 small
-# strokes only, content at block4 keeps too little room for the style.
+# Per network: content layers, style layers (w_l = 1/5 each, as in Gatys) and beta/alpha at 256 px.
+# E_l divides by M_l^2 while L_content sums over M_l, so beta scales with the area, (size / 256)^2.
+# EfficientNet-Lite0: the ends of its first five stages, five scales like VGG's relu1_1..relu5_1
+# (how they were chosen: benchmarks/bench_style.py).
 DEFAULT_LAYERS = {
     "efficientnet_lite0": (("block7",), ("block0", "block2", "block4", "block7", "block10"), 5e4),
     "vgg19": (("conv4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), 1e3),
 }
 DEFAULT_LAYERS["vgg16"] = DEFAULT_LAYERS["vgg19"]
 
-# recipe="plain" is the slide's L_total with the beta above. recipe="clean" (the default) adds, per
-# network: beta scaled by ``beta_scale``, a total-variation term tv_weight = alpha * ``tv`` (squared
-# neighbour differences, ``tv_loss``) and a canvas with a mirror-image border: ``pad`` px on every
-# side, then up to ``align`` - 1 px more so that each side of the canvas is 1 (mod ``align``) px
-# (see ``_frame``). EfficientNet-Lite0, measured with ``course_lib.style_checks`` on chelsea +
-# swirls / Starry Night (256 px, 200 evaluations; numbers in notebook 06): its stride-2 stem and
-# depthwise convolutions let pixel-sized speckle through unseen (colours in neither image,
-# high-frequency energy 10x the photo's) - the TV term removes it; the style overwhelmed the cat at
-# the plain beta - 0.4 of it keeps the cat and still paints it; the TensorFlow "same" padding of a
-# stride-2 convolution is one-sided on an even side and leaves a coloured band on the top rows - on
-# a canvas of 16 k + 1 px it is two-sided at every stride-2 layer up to block10 and the band does
-# not form (top band 0.94 on Starry Night, 1.62 plain). That costs 1.05x the pixels of x; the
-# earlier fix, a 16 px border that caught the band, cost 1.34x. (Tried and not kept: a 4 or 8 px
-# border: a faint band at 4; random 1-2 px shifts between L-BFGS rounds, a sigmoid or blurred
-# parameterisation of x, a border that passes no gradient: no better, the cat lost, or the style
-# diluted.) VGG has no stride-2 convolutions: only the 16 px border, against its zero padding.
+# recipe="plain" is the slide's L_total. recipe="clean" (the default) scales beta by ``beta_scale``, adds
+# tv_weight = alpha * ``tv`` (EfficientNet's stride-2 stem lets pixel speckle through unseen) and optimises x
+# on a canvas with a mirror-image border (``_frame``): ``pad`` px, and sides of 1 (mod ``align``) px so the
+# TensorFlow "same" padding is two-sided and paints no band along the top. Measurements: benchmarks/bench_style.py.
 CLEAN = {"efficientnet_lite0": dict(beta_scale=0.4, tv=50.0, pad=0, align=16)}
 CLEAN_OTHER = dict(beta_scale=1.0, tv=0.0, pad=16, align=1)
 RECIPES = ("clean", "plain")
 
 
 @dataclass
-class StyleConfig:
-    """Defaults of ``transfer`` and ``layer_grid`` (quick mode: tiny images, few evaluations)."""
+class TransferConfig:
+    """The settings of one ``transfer`` (quick mode: tiny images, few evaluations); None: the model's default."""
 
-    size: int = lecture_or_quick(256, 64)        # long side of the generated image x
+    content_layers: tuple | None = None          # None: DEFAULT_LAYERS of the model
+    style_layers: tuple | None = None
+    alpha: float = 1.0                           # weight of L_content; 0: a pure style reconstruction
+    beta: float | None = None                    # weight of L_style; None: ``default_beta``
+    style_weights: tuple | None = None           # mix of several style images; None: equal
+    tv_weight: float | None = None               # None: the recipe's
     steps: int = lecture_or_quick(200, 30)       # loss evaluations (L-BFGS) or Adam steps
+    optimizer: str = "lbfgs"                     # or "adam"
     adam_lr: float = 0.02
+    init: str = "content"                        # or "noise", "style"
+    size: int = lecture_or_quick(256, 64)        # long side of the generated image x
+    preserve_colour: bool = False                # style only the luminance; keep the content's colours
+    seed: int = 0
+    recipe: str = "clean"                        # or "plain": the slide's loss alone
+    pad: int | None = None                       # mirror-image border, px; None: the recipe's
+
+
+@dataclass
+class StyleConfig(TransferConfig):
+    """``TransferConfig`` plus the sizes of ``layer_grid`` (the notebook's ``cfg``)."""
+
     grid_size: int = lecture_or_quick(160, 48)
     grid_steps: int = lecture_or_quick(100, 25)
 
@@ -197,56 +141,30 @@ def keep_colours(x: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
     return (_luminance(x) + colours - _luminance(colours)).clamp(0, 1)
 
 
-def transfer(content, style=None, model: CourseModel | None = None, content_layers=None, style_layers=None,
-             alpha: float = 1.0, beta: float | None = None, style_weights=None, tv_weight: float | None = None,
-             steps: int | None = None, optimizer: str = "lbfgs", init: str = "content", size: int | None = None,
-             preserve_colour: bool = False, live: bool = True, quiet: bool = False, seed: int = 0,
-             recipe: str = "clean", pad: int | None = None, config: StyleConfig | None = None) -> TransferResult:
+def transfer(content, style=None, model: CourseModel | None = None, config: TransferConfig | None = None, *,
+             live: bool = True, quiet: bool = False, **settings) -> TransferResult:
     """x minimising L_total = alpha L_content + beta L_style + tv_weight TV (slide: Artistic Style #7).
 
     content: image (path, URL, PIL, ...) whose layout x keeps; style: one image, a list of
-    images (mixed with ``style_weights``) or None (content only). alpha = 0 gives a pure
-    style reconstruction. optimizer "lbfgs" (``steps`` = loss evaluations) or "adam";
-    init "content", "noise" or "style". ``preserve_colour``: style only the luminance and
-    keep the content's colours. Ctrl-C returns the current image; divergence the last good one.
-    recipe "clean" (default) or "plain" (the slide's loss alone) sets the defaults of beta,
-    ``tv_weight`` and ``pad`` (x is optimised on a canvas with a mirror-image border of ``pad`` px,
-    and a few more where the recipe aligns the canvas to the network's strides, then cut out); see ``CLEAN``.
+    images (mixed with ``style_weights``) or None (content only). ``config`` (a ``TransferConfig``)
+    holds the settings; keywords (``size=``, ``beta=``, ``recipe=``, ...) override its fields.
+    Ctrl-C returns the current image; divergence the last good one.
     """
-    config = config or StyleConfig()
     model = model or _bundled_model()
-    size, steps = size or config.size, steps or config.steps
-    if content_layers is None or style_layers is None or beta is None:
-        d_content, d_style, _ = default_layers(model)
-        content_layers = d_content if content_layers is None else content_layers
-        style_layers = d_style if style_layers is None else style_layers
-        beta = default_beta(model, size, alpha, recipe) if beta is None else beta
-    chosen = recipe_defaults(model, recipe)  # also checks the recipe's name
-    tv_weight = alpha * chosen["tv"] if tv_weight is None else tv_weight
-    pad = chosen["pad"] if pad is None else pad
-    align = chosen["align"]
-    content_layers, style_layers = list(content_layers), list(style_layers)
-    if optimizer not in ("lbfgs", "adam"):
-        raise ValueError(tr("optimizer must be 'lbfgs' or 'adam', got {optimizer!r}", optimizer=optimizer))
-    if init not in ("content", "noise", "style"):
-        raise ValueError(tr("init must be 'content', 'noise' or 'style', got {init!r}", init=init))
-    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
-        raise ValueError(tr("pad must be a whole number of pixels >= 0, got {pad!r}", pad=pad))
-    if not tv_weight >= 0:
-        raise ValueError(tr("tv_weight must be >= 0, got {tv_weight!r}", tv_weight=tv_weight))
-    for name in content_layers + style_layers:
-        model.layer(name)  # UnknownNameError listing the valid names
+    cfg = _settings(config or TransferConfig(), model, settings)
+    size, steps, alpha, beta, tv_weight, pad = cfg.size, cfg.steps, cfg.alpha, cfg.beta, cfg.tv_weight, cfg.pad
+    content_layers, style_layers, align = list(cfg.content_layers), list(cfg.style_layers), cfg.align
     if not (alpha and content_layers) and not (beta and style_layers and style is not None):
         raise ValueError(tr("nothing to optimise: give a style image with beta > 0 and style layers, "
                             "or alpha > 0 and content layers"))
 
     c = _pixels(content, size)                                         # [1, 3, H, W]
     styles = [] if style is None else (list(style) if isinstance(style, (list, tuple)) else [style])
-    v = list(style_weights) if style_weights is not None else [1 / max(1, len(styles))] * len(styles)
+    v = list(cfg.style_weights) if cfg.style_weights is not None else [1 / max(1, len(styles))] * len(styles)
     if len(v) != len(styles):
         raise ValueError(tr("got {images} style images but {weights} style weights", images=len(styles), weights=len(v)))
     a_list = [_pixels(a, size) for a in styles]                        # [1, 3, H_a, W_a] each
-    c_in, a_list = _luminance_only(c, a_list) if preserve_colour else (c, a_list)
+    c_in, a_list = _luminance_only(c, a_list) if cfg.preserve_colour else (c, a_list)
 
     def features(x01, layers):
         return model.features(model.to_input(x01), layers)
@@ -259,9 +177,9 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
             A_list = [{l: gram_matrix(F_l)[0] for l, F_l in features(_frame(a, pad, align), style_layers).items()}  # A^l [N_l, N_l]
                       for a in a_list] if beta and style_layers else []
 
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(cfg.seed)
         x0 = {"content": c_in, "noise": torch.rand(c.shape, generator=generator),
-              "style": torch.nn.functional.interpolate(a_list[0], size=c.shape[-2:], mode="bilinear") if a_list else c_in}[init]
+              "style": torch.nn.functional.interpolate(a_list[0], size=c.shape[-2:], mode="bilinear") if a_list else c_in}[cfg.init]
         x = _frame(x0, pad, align).clone().to(model.device).requires_grad_(True)  # the canvas: x in a mirror-image border
         history = {"total": [], "content": [], "style": [], "tv": []}
 
@@ -276,8 +194,8 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
             return total
 
         with Optimisation(steps, tr("style transfer"), live=live, to_image=tensor_to_image, quiet=quiet) as run:
-            if optimizer == "adam":
-                opt = torch.optim.Adam([x], lr=config.adam_lr)
+            if cfg.optimizer == "adam":
+                opt = torch.optim.Adam([x], lr=cfg.adam_lr)
                 for _ in range(steps):
                     opt.zero_grad()
                     loss = loss_of(x)
@@ -289,14 +207,50 @@ def transfer(content, style=None, model: CourseModel | None = None, content_laye
                         x.clamp_(0, 1)
             else:
                 _lbfgs(x, loss_of, run, steps)
-    x = (run.best_image(x) if optimizer == "adam" else x.detach()).clamp(0, 1).cpu()
+    x = (run.best_image(x) if cfg.optimizer == "adam" else x.detach()).clamp(0, 1).cpu()
     left, right, top, bottom = _border(*c.shape[-2:], pad, align)
     x = x[..., top:x.shape[-2] - bottom, left:x.shape[-1] - right]  # [1, 3, H, W]: the border is dropped
     for key in history:
         del history[key][len(run.history):]  # drop the values of a diverged evaluation
-    if preserve_colour:
+    if cfg.preserve_colour:
         x = keep_colours(x, c)
     return TransferResult(x, history)
+
+
+@dataclass
+class _Resolved(TransferConfig):
+    align: int = 1
+
+
+def _settings(config: TransferConfig, model: CourseModel, overrides: dict) -> _Resolved:
+    """``config`` with ``overrides`` applied, the model's and the recipe's defaults filled in, every value checked."""
+    names = [f.name for f in dataclasses.fields(TransferConfig)]
+    overrides = {n: v for n, v in overrides.items() if v is not None}   # None: keep the config's value
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        raise TypeError(tr("transfer() got unknown settings {unknown}; valid: {names}", unknown=", ".join(unknown),
+                           names=", ".join(names)))
+    cfg = _Resolved(**{n: overrides.get(n, getattr(config, n)) for n in names})
+    if cfg.content_layers is None or cfg.style_layers is None or cfg.beta is None:
+        d_content, d_style, _ = default_layers(model)
+        cfg.content_layers = d_content if cfg.content_layers is None else cfg.content_layers
+        cfg.style_layers = d_style if cfg.style_layers is None else cfg.style_layers
+        cfg.beta = default_beta(model, cfg.size, cfg.alpha, cfg.recipe) if cfg.beta is None else cfg.beta
+    chosen = recipe_defaults(model, cfg.recipe)  # also checks the recipe's name
+    cfg.tv_weight = cfg.alpha * chosen["tv"] if cfg.tv_weight is None else cfg.tv_weight
+    cfg.pad = chosen["pad"] if cfg.pad is None else cfg.pad
+    cfg.align = chosen["align"]
+    if cfg.optimizer not in ("lbfgs", "adam"):
+        raise ValueError(tr("optimizer must be 'lbfgs' or 'adam', got {optimizer!r}", optimizer=cfg.optimizer))
+    if cfg.init not in ("content", "noise", "style"):
+        raise ValueError(tr("init must be 'content', 'noise' or 'style', got {init!r}", init=cfg.init))
+    if isinstance(cfg.pad, bool) or not isinstance(cfg.pad, int) or cfg.pad < 0:
+        raise ValueError(tr("pad must be a whole number of pixels >= 0, got {pad!r}", pad=cfg.pad))
+    if not cfg.tv_weight >= 0:
+        raise ValueError(tr("tv_weight must be >= 0, got {tv_weight!r}", tv_weight=cfg.tv_weight))
+    for name in list(cfg.content_layers) + list(cfg.style_layers):
+        model.layer(name)  # UnknownNameError listing the valid names
+    return cfg
 
 
 def _border(H: int, W: int, pad: int, align: int = 1) -> tuple:

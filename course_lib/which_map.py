@@ -25,7 +25,7 @@ import torchvision.transforms.functional as TF
 from .config import lecture_or_quick
 from .grad_cam import grad_cam, guided_grad_cam
 from .i18n import tr
-from .images import image_tensor
+from .samples import image_tensor
 from .integrated_gradients import integrated_gradients
 from .models import CourseModel, course_model
 from .occlusion import occlusion_map

@@ -9,7 +9,7 @@ import course_lib
 from course_lib import ImageError, UnknownNameError, load_model, sample_image
 from course_lib.grad_cam import cam_parts, default_layer, grad_cam, guided_grad_cam
 from course_lib.hooks import hook_count
-from course_lib.images import image_tensor
+from course_lib.samples import image_tensor
 from course_lib.integrated_gradients import completeness_error, integrated_gradients
 from course_lib.occlusion import occlusion_map, strongest_channel
 from course_lib.saliency import UnsupportedModelError, saliency
@@ -224,7 +224,7 @@ def test_readable_errors_and_the_model_left_as_it_was(model, cat):
 
 
 def test_image_and_baseline_arguments():
-    from course_lib.images import baseline_tensor, side_by_side
+    from course_lib.samples import baseline_tensor, side_by_side
     scene = side_by_side("chelsea", "coffee", height=100)          # 451 x 300 and 600 x 400, each to 100 px high
     assert scene.size == (150 + 150, 100)
     x01 = image_tensor(scene)

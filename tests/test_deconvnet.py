@@ -97,13 +97,21 @@ def test_keep_unit():
         dc.keep_unit(a, 0, "all")
 
 
-def test_rule_form_runs_on_the_bundled_net(model, seeded):
+def test_rule_form_on_the_bundled_net_is_backprop_with_the_deconvnet_rule(model, seeded):
+    """The projection equals autograd of the kept unit with the ReLUs' backward swapped (slide: Saliency Maps #3)."""
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         before = model.net(x)
     for layer in ["stem", "block5", "head", "logits"]:
         R = dc.project(model, x, layer, 2)
-        assert R.shape == x.shape and torch.isfinite(R).all() and R.abs().max() > 0
+        I = x.clone().requires_grad_(True)
+        with relu_backward_rule(model.net, "deconvnet"):
+            a = model.features(I, [layer])[layer]
+            (by_hand,) = torch.autograd.grad(a, I, dc.keep_unit(a, 2))
+        (gradient,) = torch.autograd.grad(model.features(I, [layer])[layer], I, dc.keep_unit(a, 2))
+        assert R.abs().max() > 0 and torch.allclose(R, by_hand, atol=1e-6 * by_hand.abs().max().item())
+        if layer != "stem":     # the stem: one ReLU, at the kept active unit (seed >= 0): both rules agree
+            assert not torch.allclose(R, gradient, atol=1e-3 * gradient.abs().max().item())
     with torch.no_grad():
         assert torch.equal(model.net(x), before)
     assert hook_count(model.net) == 0

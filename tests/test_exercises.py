@@ -16,7 +16,7 @@ from course_lib import dream, exercises, hooks, hubel_wiesel, style, transposed
 
 matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("make_exercises", ROOT / "scripts" / "make_exercises.py")
+spec = importlib.util.spec_from_file_location("make_exercises", ROOT / "tools" / "make_exercises.py")
 make_exercises = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(make_exercises)
 

@@ -11,7 +11,8 @@ from course_lib import fast_style as fs
 from course_lib import style as gatys
 from course_lib.hooks import hook_count
 from course_lib import style_checks
-from course_lib.images import ImageError, image_to_tensor, load_image, sample_image
+from course_lib.images import ImageError, image_to_tensor, load_image
+from course_lib.samples import sample_image
 from course_lib.models import UnknownNameError
 
 TINY = dict(size=32, batch=2, channels=(4, 8, 8), residual_blocks=1, content_layers={"block1": 1.0},
@@ -242,7 +243,7 @@ def test_shipped_checkpoint_lowers_the_style_loss(model, name):
 
 @pytest.mark.parametrize("name", fs.shipped_styles())
 def test_shipped_networks_were_trained_with_todays_loss(name):
-    """Change the perceptual loss (layers, weights, TV) and this fails: re-train with scripts/train_fast_style.py."""
+    """Change the perceptual loss (layers, weights, TV) and this fails: re-train with tools/train_fast_style.py."""
     trained, today = fs.load_shipped(name).config, fs.FastStyleConfig()
     for key in ("alpha", "beta", "gamma", "delta", "content_layers", "style_layers", "channels", "residual_blocks"):
         assert getattr(trained, key) == type(getattr(trained, key))(getattr(today, key)), key

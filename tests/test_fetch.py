@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from course_lib import fetch, images
+from course_lib import fetch, samples
 from course_lib.fetch import FetchError
-from course_lib.images import ImageError, sample_image
+from course_lib.images import ImageError
+from course_lib.samples import sample_image
 
 UNREACHABLE = "http://127.0.0.1:9"   # discard port, nothing listens: every request is refused at once
 
@@ -68,7 +69,7 @@ def caches(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("COURSE_LIB_CACHE", str(tmp_path / "course_lib"))
-    monkeypatch.setattr(images, "_unavailable", {})
+    monkeypatch.setattr(samples, "_unavailable", {})
     return tmp_path
 
 
@@ -156,7 +157,7 @@ def test_a_web_page_instead_of_a_painting_is_refused(caches, server, monkeypatch
 def test_too_large_is_refused_before_writing(caches, server, monkeypatch):
     handler, url = server
     handler.body = b"x" * 5000
-    with pytest.raises(FetchError, match="more than the"):
+    with pytest.raises(FetchError, match="larger than"):
         fetch.download(url, caches / "f.jpg", max_bytes=1000, progress=False, out=lambda _: None)
     assert files_under(caches) == []
 
@@ -167,7 +168,7 @@ def test_fetch_command_offline_reports_each_item_and_fails(caches, monkeypatch, 
     assert fetch.main(["alexnet", "vgg19", "starry_night", "--no-progress"]) == 1
     out, err = capsys.readouterr()
     for name in ("alexnet", "vgg19", "starry_night"):
-        assert f"{name}: FAILED: cannot download" in out and "are you offline?" in out
+        assert f"{name}: FAILED: download failed" in out and "are you offline?" in out
     assert "Traceback" not in out + err and "3 of 3 failed" in err
     assert files_under(caches) == []                   # nothing half-written anywhere
 
@@ -188,16 +189,16 @@ def test_sample_painting_offline_falls_back_with_one_line(caches, monkeypatch, c
     assert image.tobytes() == sample_image("swirls", max_size=64).tobytes()
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1 and "using the generated 'swirls'" in lines[0] and "./run.sh fetch starry_night" in lines[0]
-    assert images._unavailable                          # the next call does not wait for the network again
+    assert samples._unavailable                          # the next call does not wait for the network again
     with pytest.raises(ImageError, match="download failed"):
-        images.painting("starry_night", fallback=False)
+        samples.painting("starry_night", fallback=False)
     with pytest.raises(ImageError, match="paintings"):
         sample_image("mona_lisa")
 
 
 def test_offline_switch_skips_the_network(caches, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_LIB_OFFLINE", "1")
-    monkeypatch.setattr(fetch, "download", lambda *a, **k: pytest.fail("COURSE_LIB_OFFLINE must not download"))
+    monkeypatch.setattr(samples, "download", lambda *a, **k: pytest.fail("COURSE_LIB_OFFLINE must not download"))
     assert sample_image("great_wave").size == sample_image("waves").size
     assert "COURSE_LIB_OFFLINE" in capsys.readouterr().out
 

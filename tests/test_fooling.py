@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from course_lib import UnknownNameError
 from course_lib.fooling import fool, smallest_fooling, top_class
 from course_lib.hooks import hook_count
-from course_lib.images import image_tensor
+from course_lib.samples import image_tensor
 
 
 @pytest.fixture(scope="module")

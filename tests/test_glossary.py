@@ -1,6 +1,6 @@
 """The Russian edition speaks one Russian: no English left on screen, the glossary's terms and names.
 
-``translations/ru/GLOSSARY.md`` fixes each term and author name once; ``scripts/translate.py lint``
+``translations/ru/GLOSSARY.md`` fixes each term and author name once; ``tools/translate.py lint``
 reads it and reports, per Russian notebook, the English a student would still see in a code cell
 (comments, titles, labels, printed lines, widget descriptions and option labels, assertion messages),
 terms the glossary forbids, author names in Latin and English words inside formulas (``\\text{or}``).
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("translate", ROOT / "scripts" / "translate.py")
+spec = importlib.util.spec_from_file_location("translate", ROOT / "tools" / "translate.py")
 translate = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(translate)
 
@@ -22,7 +22,7 @@ spec.loader.exec_module(translate)
 def test_a_russian_notebook_shows_no_english_and_follows_the_glossary(rel):
     report = translate.lint_notebook(rel)
     problems = [f"{kind} in cell {cell}: {item}" for kind, items in report.items() for cell, item in items]
-    assert not problems, (f"{rel}:\n  " + "\n  ".join(problems) + "\nsee `python scripts/translate.py lint`; "
+    assert not problems, (f"{rel}:\n  " + "\n  ".join(problems) + "\nsee `python tools/translate.py lint`; "
                           "translate with `translate.py set NOTEBOOK CELL --code 'FRAGMENT'`, terms: translations/ru/GLOSSARY.md")
 
 

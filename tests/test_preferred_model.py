@@ -19,7 +19,7 @@ from course_lib.style import transfer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tools.fake_torch_cache import write_random_weights  # noqa: E402
+from tests.support import write_random_weights  # noqa: E402
 
 NOTEBOOK_NETS = {"01_filters_hubel_wiesel": "alexnet", "03_deconvnet": "alexnet", "05_saliency": "vgg16",
                  "06_artistic_style": "vgg19"}

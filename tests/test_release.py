@@ -1,4 +1,4 @@
-"""The student release (scripts/make_release.py): no solution anywhere, and the exercises still run
+"""The student release (tools/make_release.py): no solution anywhere, and the exercises still run
 and check there, with the release's own course_lib."""
 import importlib.util
 import json
@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "notebooks" / "exercises" / "solutions"
-spec = importlib.util.spec_from_file_location("make_release", ROOT / "scripts" / "make_release.py")
+spec = importlib.util.spec_from_file_location("make_release", ROOT / "tools" / "make_release.py")
 make_release = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(make_release)
 TODO = "raise NotImplementedError  # TODO: your code here"
@@ -46,7 +46,7 @@ def test_no_solution_folder_text_or_cell(release):
     out, written = release
     assert make_release.check_release(out) == []
     assert not any("solutions" in Path(p).parts for p in written)
-    assert not (out / "scripts" / "make_exercises.py").exists() and not (out / "scripts" / "make_release.py").exists()
+    assert not (out / "tools" / "make_exercises.py").exists() and not (out / "tools" / "make_release.py").exists()
     assert not (out / "notebooks" / "exercises" / "solutions").exists()
     for path in out.rglob("*"):
         if path.is_file():

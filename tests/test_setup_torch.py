@@ -1,4 +1,4 @@
-"""Which torch build ./run.sh installs (scripts/choose_torch.py), with every probe faked: no GPU or one
+"""Which torch build ./run.sh installs (tools/choose_torch.py), with every probe faked: no GPU or one
 (a fake /proc/driver/nvidia, a fake nvidia-smi on PATH), the CPU index answering or not (a loopback
 server, a closed port, a server that never answers), macOS and Windows. Nothing leaves localhost.
 """
@@ -17,7 +17,7 @@ import pytest
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("choose_torch", ROOT / "scripts" / "choose_torch.py")
+spec = importlib.util.spec_from_file_location("choose_torch", ROOT / "tools" / "choose_torch.py")
 choose_torch = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(choose_torch)
 
@@ -191,7 +191,7 @@ def run_script(tmp_path, *args, path_dirs=()):
     env = {k: v for k, v in os.environ.items() if k not in ("TORCH_SPEC", "TORCH_CPU_INDEX")}
     env["PATH"] = os.pathsep.join([str(d) for d in path_dirs] + ["/usr/bin", "/bin"])
     start = time.monotonic()
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "choose_torch.py"),
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "choose_torch.py"),
                           "--nvidia-proc", str(tmp_path / "no-gpu"), *args],
                          capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -2,7 +2,7 @@
 
 Fails when a prose cell has no Russian text, when a translation is stale (its English source
 changed since it was translated), when a string a code cell should show in Russian is gone, when
-the committed notebooks/ru/ differ from what ``scripts/translate.py build`` makes, or when a
+the committed notebooks/ru/ differ from what ``tools/translate.py build`` makes, or when a
 translated code cell is not the same code as the English one (only strings and comments differ).
 """
 import ast
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("translate", ROOT / "scripts" / "translate.py")
+spec = importlib.util.spec_from_file_location("translate", ROOT / "tools" / "translate.py")
 translate = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(translate)
 
@@ -36,7 +36,7 @@ def test_every_prose_cell_is_translated_and_up_to_date(rel):
                 + [f"code string {e.msgid!r} of cell {c} is gone or untranslated" for c, e in report.lost]
                 + [f"entry {e.msgctxt} names no cell" for e in report.orphans])
     assert not problems, (f"{rel}: " + "; ".join(problems)
-                          + "\nsee `python scripts/translate.py status`; fix with `update`, `todo`, `import`")
+                          + "\nsee `python tools/translate.py status`; fix with `update`, `todo`, `import`")
 
 
 @pytest.mark.parametrize("rel", SOURCES, ids=str)

@@ -8,7 +8,7 @@ from course_lib import UnknownNameError
 from course_lib import which_map as wm
 from course_lib.grad_cam import grad_cam
 from course_lib.hooks import hook_count
-from course_lib.images import image_tensor
+from course_lib.samples import image_tensor
 from course_lib.integrated_gradients import integrated_gradients
 
 TINY = wm.CompareConfig(size=48, points=5, occlusion={"window": 16, "stride": 16}, ig_steps=4, smoothgrad_samples=2)

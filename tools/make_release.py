@@ -1,12 +1,12 @@
 """Write the student release: a copy of the course without the worked solutions.
 
-    python scripts/make_release.py OUT_DIR [--force]
+    python tools/make_release.py OUT_DIR [--force]
 
 OUT_DIR is what a Binder link or a student repository should point at. It gets every file of
 this checkout that git tracks (or would track), except:
 
 * every ``solutions/`` folder under ``notebooks/`` (the lecturer's source of the exercises);
-* ``scripts/make_exercises.py`` and ``scripts/make_release.py`` (lecturer tools that read them);
+* ``tools/make_exercises.py`` and ``tools/make_release.py`` (lecturer tools that read them);
 * test files that read the solutions (their text mentions ``solutions``), so ``./run.sh test``
   still passes in the release;
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-LECTURER_TOOLS = {"scripts/make_exercises.py", "scripts/make_release.py"}
+LECTURER_TOOLS = {"tools/make_exercises.py", "tools/make_release.py"}
 LECTURER_BLOCK = re.compile(r"[ \t]*<!-- lecturer-only -->.*?<!-- /lecturer-only -->[ \t]*\n?", re.S)
 MARKER = "BEGIN " + "SOLUTION"          # spelt in two parts so this file's own text does not match
 SKIP_DIRS = {".git", ".venv", "build", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", "test-artifacts"}

@@ -10,8 +10,8 @@ version ``notebooks/exercises/NN_name.ipynb`` is the same notebook, except:
 * outputs and execution counts are dropped.
 
 Usage (from the repository root):
-    python scripts/make_exercises.py           # (re)write the student notebooks
-    python scripts/make_exercises.py --check   # exit 1 if a committed student notebook is out of date
+    python tools/make_exercises.py           # (re)write the student notebooks
+    python tools/make_exercises.py --check   # exit 1 if a committed student notebook is out of date
 """
 import argparse
 import copy
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
         for path in extra:
             print(f"no solution notebook for: {path.relative_to(EXERCISES.parents[1])}", file=sys.stderr)
         if stale or extra:
-            print("run: python scripts/make_exercises.py", file=sys.stderr)
+            print("run: python tools/make_exercises.py", file=sys.stderr)
             return 1
         print(f"{len(expected)} student notebooks are up to date")
         return 0

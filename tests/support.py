@@ -1,6 +1,8 @@
-"""A torch hub cache with *random* weights under torchvision's file names, for offline tests and timing.
+"""Test support shared by tests/ and benchmarks/ (never by tools/ or course_lib).
 
-    python tools/fake_torch_cache.py /tmp/fake-torch alexnet vgg16    # then TORCH_HOME=/tmp/fake-torch ...
+A torch hub cache with *random* weights under torchvision's file names, for offline tests and timing:
+
+    python tests/support.py /tmp/fake-torch alexnet vgg16    # then TORCH_HOME=/tmp/fake-torch ...
 
 ``load_model("vgg16")`` then loads (random) weights without a network, so the notebooks take the
 path they take on a machine that ran ``./run.sh fetch``. The tensors are float32 like the real
@@ -17,7 +19,8 @@ import torchvision
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from course_lib.models import TORCHVISION, cached_weights_path, load_model  # noqa: E402
+from course_lib.assets import TORCHVISION, cached_weights_path  # noqa: E402
+from course_lib.models import load_model  # noqa: E402
 
 
 def write_random_weights(torch_home, names, seed: int = 0) -> list:

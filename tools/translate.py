@@ -17,14 +17,14 @@ English cell changes: ``update`` then keeps the old Russian text, flags it ``fuz
 old English as ``#| msgid`` (every PO editor — Poedit, Lokalize, Weblate — shows what changed).
 
 Usage (from the repository root):
-    python scripts/translate.py status            # list untranslated / stale cells (exit 1 if any)
-    python scripts/translate.py update            # sync the catalogues with the English notebooks
-    python scripts/translate.py todo [NOTEBOOK]   # untranslated/stale cells as a file to fill in
-    python scripts/translate.py import FILE       # read that file back (or '-' for stdin)
-    python scripts/translate.py set NOTEBOOK CELL_ID [FILE]   # one cell's translation (stdin if no FILE)
-    python scripts/translate.py build             # (re)write notebooks/ru/
-    python scripts/translate.py build --check     # exit 1 if notebooks/ru/ is out of date
-    python scripts/translate.py lint [NOTEBOOK]   # English still shown, terms translations/ru/GLOSSARY.md forbids
+    python tools/translate.py status            # list untranslated / stale cells (exit 1 if any)
+    python tools/translate.py update            # sync the catalogues with the English notebooks
+    python tools/translate.py todo [NOTEBOOK]   # untranslated/stale cells as a file to fill in
+    python tools/translate.py import FILE       # read that file back (or '-' for stdin)
+    python tools/translate.py set NOTEBOOK CELL_ID [FILE]   # one cell's translation (stdin if no FILE)
+    python tools/translate.py build             # (re)write notebooks/ru/
+    python tools/translate.py build --check     # exit 1 if notebooks/ru/ is out of date
+    python tools/translate.py lint [NOTEBOOK]   # English still shown, terms translations/ru/GLOSSARY.md forbids
 
 NOTEBOOK is a path relative to notebooks/ with or without ``.ipynb`` (``00_tour``,
 ``exercises/02_relu_rules``).
@@ -48,7 +48,7 @@ SOURCES = ("[0-9][0-9]_*.ipynb", "[0-9][0-9][a-z]_*.ipynb", "exercises/[0-9][0-9
 CODE = " code"                      # msgctxt suffix of a code-cell fragment
 LANG_CELL_ID = f"course-lib-lang-{LANG}"
 LANG_CELL = (
-    "# Русская редакция. Этот блокнот собран скриптом scripts/translate.py из {source};\n"
+    "# Русская редакция. Этот блокнот собран скриптом tools/translate.py из {source};\n"
     "# правьте английский оригинал и перевод в {catalogue}, а не этот файл.\n"
     "import os\n"
     'os.environ["COURSE_LIB_LANG"] = "{lang}"   # сообщения course_lib — по-русски\n'
@@ -207,7 +207,7 @@ def build(check_only: bool) -> int:
         for path in extra:
             print(f"no English source for: {path.relative_to(ROOT)}", file=sys.stderr)
         if stale or extra:
-            print("run: python scripts/translate.py build", file=sys.stderr)
+            print("run: python tools/translate.py build", file=sys.stderr)
             return 1
         print(f"{len(expected)} Russian notebooks are up to date")
         return 0
@@ -265,7 +265,7 @@ def update(rel: Path) -> int:
                 changes += 1
                 print(f"{rel} {cell_id}: the code string {entry.msgid!r} is gone from the English cell; its "
                       f"translation {entry.msgstr!r} is now obsolete. Translate the new string with\n"
-                      f"  python scripts/translate.py set {rel.with_suffix('').as_posix()} {cell_id} --code 'NEW' <<< 'НОВОЕ'")
+                      f"  python tools/translate.py set {rel.with_suffix('').as_posix()} {cell_id} --code 'NEW' <<< 'НОВОЕ'")
     save_catalogue(rel, po)
     return changes
 
@@ -290,8 +290,8 @@ def status(names) -> int:
     total = len(rels)
     print(f"{total - bad} of {total} notebooks fully translated" + ("" if bad else "; all up to date"))
     if bad:
-        print("next: python scripts/translate.py update && python scripts/translate.py todo > todo.txt; "
-              "edit todo.txt; python scripts/translate.py import todo.txt; python scripts/translate.py build")
+        print("next: python tools/translate.py update && python tools/translate.py todo > todo.txt; "
+              "edit todo.txt; python tools/translate.py import todo.txt; python tools/translate.py build")
     return 1 if bad else 0
 
 
@@ -398,7 +398,7 @@ def glossary() -> dict:
 
 
 def _allowed_text() -> set:
-    from course_lib.images import list_samples
+    from course_lib.samples import list_samples
     from course_lib.models import MODEL_NAMES, imagenet_categories
     names = set(list_samples()) | set(MODEL_NAMES) | {c.lower() for c in imagenet_categories()}
     return {n.lower() for n in names} | {a.lower() for a in glossary()["allowed"]}

@@ -1,7 +1,7 @@
 """Train the shipped fast-style networks (notebook 07), reproducibly, on the CPU.
 
-    .venv/bin/python scripts/train_fast_style.py                 # every shipped style
-    .venv/bin/python scripts/train_fast_style.py swirls --steps 50 --out /tmp/nets
+    .venv/bin/python tools/train_fast_style.py                 # every shipped style
+    .venv/bin/python tools/train_fast_style.py swirls --steps 50 --out /tmp/nets
 
 Seeded (``FastStyleConfig.seed``) and single-threaded on the CPU: the same
 command gives the same weights. Styles are the offline images of ``course_lib.generated_art``.

@@ -16,7 +16,7 @@ index the x86-64 wheels carry the local label ``+cpu`` (``torch==2.14.1+cpu``), 
 Prints the ``pip install`` arguments on stdout and the choice with its reason, one line, on stderr.
 Standard library only: ``run.sh`` runs it before the venv has anything installed.
 
-    python3 scripts/choose_torch.py [--cpu-index URL] [--timeout S]
+    python3 tools/choose_torch.py [--cpu-index URL] [--timeout S]
 """
 import argparse
 import os
