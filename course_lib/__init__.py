@@ -5,6 +5,7 @@ Start with ``load_model()`` (EfficientNet-Lite0, offline) and ``sample_image("ch
 Layers, read top-down like the lecture; a module imports only from its own layer or the ones below
 (no circle, and no import hidden inside a function to dodge one; ``tests/test_architecture.py``):
 
+    package     __init__                                the public names, re-exported from any layer
     programs    fetch, doctor, notebook_runner          the command lines (python -m course_lib.X)
     course      exercises (cases) on checker (engine); grade on grade_sandbox, grade_worker, grade_wire, grade_report
     techniques  filters, hubel_wiesel, transposed, feature_vis, dream, saliency, deconvnet, sanity,
