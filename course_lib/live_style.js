@@ -1,7 +1,7 @@
 // The browser half of course_lib.live_style.CameraWidget (an anywidget front-end module).
 // The camera (getUserMedia) plays in a <video>; each frame is drawn on a canvas at the widget's
 // width x height, sent to the kernel as JPEG bytes, and the styled JPEG that comes back is shown
-// beside it. One frame is in flight at a time, so the frame rate follows the kernel's speed.
+// beside it. At most two frames are in flight, so the frame rate follows the kernel's speed.
 // Without a camera (no API, none attached, or the user refused) the kernel sends sample photos.
 // Nothing runs, and the camera stays off, until the kernel sets ``running`` (the start button).
 
@@ -29,25 +29,29 @@ function render({ model, el }) {
   el.append(root);
 
   const canvas = document.createElement("canvas");
-  let stream = null, waiting = false, stopped = true, watchdog = null, triedCamera = false;
+  // Two camera frames in flight: while the kernel stylises one, the browser captures and sends the next,
+  // so neither waits for the other; the kernel answers in order, so no queue builds up.
+  const IN_FLIGHT = 2;
+  let stream = null, inFlight = 0, stopped = true, watchdog = null, triedCamera = false;
 
-  function next(delay) {
-    waiting = false;
+  function answered(delay) {
+    inFlight = Math.max(0, inFlight - 1);
     clearTimeout(watchdog);
     if (!stopped) setTimeout(sendFrame, delay);
   }
 
   function sendFrame() {
-    if (stopped || waiting) return;
-    waiting = true;
-    watchdog = setTimeout(() => next(0), 5000);      // a reply lost (kernel restarted): ask again
+    if (stopped || inFlight >= (stream ? IN_FLIGHT : 1)) return;
+    inFlight += 1;
+    clearTimeout(watchdog);
+    watchdog = setTimeout(() => { inFlight = 0; sendFrame(); }, 5000);   // replies lost (kernel restarted): ask again
     if (!stream) {
       model.send({ kind: "sample" });
       return;
     }
     const w = model.get("width"), h = model.get("height");
     const vw = video.videoWidth, vh = video.videoHeight;
-    if (!vw || !vh) return next(100);                 // the camera has not delivered a frame yet
+    if (!vw || !vh) return answered(100);             // the camera has not delivered a frame yet
     canvas.width = w;
     canvas.height = h;
     const scale = Math.max(w / vw, h / vh);           // cover: crop the video to the frame's aspect
@@ -55,6 +59,7 @@ function render({ model, el }) {
     canvas.getContext("2d").drawImage(video, (vw - sw) / 2, (vh - sh) / 2, sw, sh, 0, 0, w, h);
     canvas.toBlob(async (blob) => {
       model.send({ kind: "frame" }, undefined, [await blob.arrayBuffer()]);
+      sendFrame();                                    // fill the pipeline
     }, "image/jpeg", 0.85);
   }
 
@@ -63,10 +68,10 @@ function render({ model, el }) {
       showJpeg(styled, buffers[0]);
       if (buffers.length > 1) showJpeg(photo, buffers[1]);
       readout.textContent = msg.readout;
-      next(stream ? 0 : 1000);                        // sample photos: one a second is enough
+      answered(stream ? 0 : 1000);                    // sample photos: one a second is enough
     } else if (msg.kind === "error") {
       readout.textContent = msg.text;
-      next(2000);
+      answered(2000);
     }
   });
   const showNote = () => { note.textContent = model.get("note"); };
@@ -100,7 +105,7 @@ function render({ model, el }) {
   function stop() {
     stopped = true;
     clearTimeout(watchdog);
-    waiting = false;
+    inFlight = 0;
     if (stream) stream.getTracks().forEach((track) => track.stop());   // the camera's light goes off
     stream = null;
     triedCamera = false;

@@ -14,8 +14,8 @@ ask) the widget says so in one line and stylises the sample photos instead.
 Speed: the network runs on the frame shrunk by ``work_scale`` (default 1/2: a 320x240 frame is
 stylised at 160x120, about the 128-px crops the networks were trained on, so the strokes keep their
 trained size) and its output is enlarged back to the frame; ``work_scale=1`` stylises every pixel,
-about 4x the cost. Frames are processed one at a time: the browser sends the next frame when the
-styled one has arrived, so a slow kernel lowers the frame rate instead of building a queue.
+about 4x the cost. At most two frames are in flight (the browser captures the next one while the kernel
+stylises the last): a slow kernel lowers the frame rate instead of building a queue.
 """
 import io
 import re
@@ -178,8 +178,9 @@ class LiveStyle:
         styled = encode_jpeg(y)
         self.frames += 1
         fps = self.rate.tick()
-        readout = tr("{fps:.1f} frames/s · network {ms:.0f} ms · frame {n} ({w}×{h})",
-                     fps=fps, ms=self.last_ms, n=self.frames, w=c.shape[-1], h=c.shape[-2])
+        numbers = dict(fps=fps, ms=self.last_ms, n=self.frames, w=c.shape[-1], h=c.shape[-2])
+        readout = (tr("{fps:.1f} frames/s · network {ms:.0f} ms · camera frame {n} ({w}×{h})", **numbers) if kind == "frame"
+                   else tr("{fps:.1f} frames/s · network {ms:.0f} ms · sample photo {n} ({w}×{h})", **numbers))
         return {"kind": "styled", "readout": readout, "fps": fps}, [styled, *source]
 
     def _on_msg(self, widget, content, buffers):

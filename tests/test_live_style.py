@@ -47,7 +47,7 @@ def test_a_camera_frame_comes_back_styled_with_a_readout(nets):
     styled = decode_jpeg(buffers[0])
     assert styled.shape == (1, 3, 240, 320)
     assert (styled - decode_jpeg(jpeg())).abs().mean() > 0.05                 # styled, not the frame sent
-    assert "frame 1 (320×240)" in reply["readout"] and live.frames == 1 and live.last_ms > 0
+    assert "camera frame 1 (320×240)" in reply["readout"] and live.frames == 1 and live.last_ms > 0
     live.handle({"kind": "frame"}, [jpeg()])
     assert live.frames == 2 and len(live.rate.times) == 2
     live.start.value = True                                  # the camera button: the rate starts afresh
@@ -61,6 +61,7 @@ def test_without_a_camera_it_says_so_and_styles_the_sample_photos(nets):
     live.size.value = "160×120"
     reply, buffers = live.handle({"kind": "sample"}, [])
     assert len(buffers) == 2                                                 # the styled photo and the photo itself
+    assert "sample photo 1 (160×120)" in reply["readout"]
     assert decode_jpeg(buffers[0]).shape == decode_jpeg(buffers[1]).shape == (1, 3, 120, 160)
     live.camera.camera = "on"
     assert live.camera.note == ""
