@@ -7,6 +7,11 @@ widget rendered; then in the first cell whose output holds both a control and an
 move the first slider one step (or pick another option of the first dropdown), press the
 cell's button if it has one (e.g. "run"), and wait for the cell's output image to change.
 Per-notebook choices go in STEPS. Screenshots go to ``test-artifacts/browser/``.
+
+Notebook 07's live camera widget has a test of its own (``test_live_style_from_a_fake_camera``): a second
+Chromium with the fake camera (``--use-fake-device-for-media-stream --use-fake-ui-for-media-stream``) presses
+the camera button and requires styled camera frames and a frame rate in the readout, the camera off after
+stop, and, with ``getUserMedia`` refused, the one-line note and the sample photos.
 """
 import json
 import os
