@@ -37,6 +37,7 @@ from .images import ImageError, cache_dir, image_to_tensor, list_samples, sample
 SIZES = {"160×120": (160, 120), "320×240": (320, 240), "640×480": (640, 480)}
 JPEG_QUALITY = 85
 MAX_FRAME_BYTES = 4_000_000   # a 640x480 JPEG is ~50 kB; anything far larger is not a camera frame
+MAX_FRAME_PIXELS = 1280 * 960
 STYLE_NAME = re.compile(r"[\w-]{1,40}")   # a file name in every system: letters, digits, _ and -
 
 
@@ -63,7 +64,11 @@ def decode_jpeg(data: bytes) -> torch.Tensor:
         raise ImageError(tr("a camera frame of {n} bytes is too large", n=len(data)))
     try:
         with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_FRAME_PIXELS:   # checked before the pixels are decoded
+                raise ImageError(tr("a camera frame of {w}×{h} pixels is too large (at most 1280×960)", w=image.width, h=image.height))
             return image_to_tensor(image.convert("RGB"))
+    except ImageError:
+        raise
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise ImageError(tr("the camera frame is not a readable image ({error})", error=e)) from None
 

@@ -71,6 +71,8 @@ def test_bad_messages_are_readable_errors_sent_to_the_browser(nets):
     live = LiveStyle(nets)
     with pytest.raises(ImageError, match="not a readable image"):
         live.handle({"kind": "frame"}, [b"not a jpeg"])
+    with pytest.raises(ImageError, match="too large"):
+        live.handle({"kind": "frame"}, [jpeg(1600, 1200)])
     with pytest.raises(ImageError, match="without its image"):
         live.handle({"kind": "frame"}, [])
     with pytest.raises(ValueError, match="unknown message"):
