@@ -30,7 +30,7 @@ import torch.nn.functional as F
 import traitlets
 from PIL import Image
 
-from . import fast_style
+from . import config, fast_style
 from .i18n import tr
 from .images import ImageError, cache_dir, image_to_tensor, list_samples, sample_image, tensor_to_image
 
@@ -200,8 +200,12 @@ class LiveStyle:
 # ---- your own styles: trained in the notebook, kept between lectures ----------------------------
 
 def my_styles_folder() -> Path:
-    """Where ``save_style`` keeps the styles trained in class: ``$COURSE_LIB_CACHE/my_styles``."""
-    return cache_dir() / "my_styles"
+    """Where ``save_style`` keeps the styles trained in class: ``$COURSE_LIB_CACHE/my_styles``.
+
+    With quick-mode sizes (the tests) ``my_styles-small``: a few-step test run never overwrites a style
+    trained in a lecture.
+    """
+    return cache_dir() / ("my_styles-small" if config.SMALL else "my_styles")
 
 
 def save_style(fast, folder=None) -> Path:

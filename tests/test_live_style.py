@@ -130,3 +130,14 @@ def test_own_styles_are_saved_and_loaded_back_into_the_widget(nets, tmp_path):
         with pytest.raises(ValueError, match="style name"):
             save_style(mine, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["my-waves_1.pth"]
+
+
+def test_test_runs_keep_their_styles_apart_from_the_lecture(monkeypatch, tmp_path):
+    from course_lib import config
+    from course_lib.live_style import my_styles_folder
+
+    monkeypatch.setenv("COURSE_LIB_CACHE", str(tmp_path))
+    monkeypatch.setattr(config, "SMALL", False)
+    assert my_styles_folder() == tmp_path / "my_styles"
+    monkeypatch.setattr(config, "SMALL", True)
+    assert my_styles_folder() == tmp_path / "my_styles-small"
