@@ -1,15 +1,32 @@
-import os
-import subprocess
-import sys
+"""The quick-mode switches, read once when course_lib.config is imported (reloaded here under each setting)."""
+import importlib
 
 import pytest
 
-CODE = "import course_lib.config as c; print(c.QUICK, c.lecture_or_quick('lecture', 'quick'))"
+import course_lib.config as config
 
 
-@pytest.mark.parametrize("value, expected", [("1", "True quick"), ("", "False lecture"), ("0", "False lecture")])
-def test_quick_mode_switch(value, expected):
-    env = {k: v for k, v in os.environ.items() if k != "COURSE_LIB_QUICK"}
-    env["COURSE_LIB_QUICK"] = value
-    out = subprocess.run([sys.executable, "-c", CODE], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == expected
+@pytest.fixture
+def reload_with(monkeypatch):
+    def reload(**env):
+        for name in ("COURSE_LIB_QUICK", "COURSE_LIB_SMALL"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return importlib.reload(config)
+    yield reload
+    monkeypatch.undo()
+    importlib.reload(config)          # back to this process's own setting
+
+
+@pytest.mark.parametrize("env, quick, small", [
+    ({"COURSE_LIB_QUICK": "1"}, True, True),
+    ({"COURSE_LIB_QUICK": ""}, False, False),
+    ({"COURSE_LIB_QUICK": "0"}, False, False),
+    ({"COURSE_LIB_SMALL": "yes"}, False, True),       # lecture mode at quick sizes
+    ({}, False, False),
+])
+def test_quick_mode_switches(reload_with, env, quick, small):
+    c = reload_with(**env)
+    assert (c.QUICK, c.SMALL) == (quick, small)
+    assert c.lecture_or_quick("lecture", "quick") == ("quick" if small else "lecture")

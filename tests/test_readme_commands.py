@@ -1,5 +1,10 @@
 """The README's two commands, run as a new user runs them: a clean clone and a fresh venv.
 
+The clone lies in a temporary folder with no ``../shared`` beside it (as on a student's machine).
+The whole suite's own time is watched here too: ``tests/suite_budget.py`` (loaded by the root
+``conftest.py``) fails a CI run whose tests, install included, take over ``COURSE_SUITE_BUDGET_S``
+(600 s in ``.ci/run``) and prints the 15 slowest tests; the last test below checks that it does.
+
 CI itself is the first new user: ``.ci/run`` runs ``./run.sh test`` in a clean clone, which
 builds ``.venv`` from nothing. Here, under ``CI=true``, a second clean clone runs both commands
 with that venv (``COURSE_VENV``), so CI does not install torch twice; with
@@ -28,7 +33,7 @@ SETUP_TIMEOUT_S = 1500
 FRESH_VENV = os.environ.get("COURSE_LIB_SLOW") == "1"
 SERVER_TIMEOUT_S = 120
 
-pytestmark = pytest.mark.skipif(
+slow = pytest.mark.skipif(
     os.environ.get("CI", "").lower() != "true" and os.environ.get("COURSE_LIB_SLOW") != "1",
     reason="slow (a clean clone installs torch into a new venv): runs in CI (CI=true) or with COURSE_LIB_SLOW=1")
 
@@ -49,7 +54,8 @@ def readme_commands() -> dict:
 def new_user_env(home: Path) -> dict:
     """The environment of someone who has not activated any venv."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("VIRTUAL_ENV", "COURSE_VENV", "PYTHONPATH", "COURSE_LIB_QUICK", "MPLBACKEND")}
+           if k not in ("VIRTUAL_ENV", "COURSE_VENV", "PYTHONPATH", "COURSE_LIB_QUICK", "MPLBACKEND",
+                        "COURSE_SUITE_START", "COURSE_SUITE_BUDGET_S")}
     venv_bin = str(Path(sys.prefix) / "bin")
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != venv_bin)
     env["JUPYTER_RUNTIME_DIR"] = str(home / "jupyter-runtime")
@@ -70,14 +76,17 @@ def clone(tmp_path_factory):
     return path, env, run
 
 
+@slow
 def test_readme_test_command_sets_up_and_passes(clone):
     path, _, run = clone
+    assert not (path.parent / "shared").exists(), "the clone has no ../shared beside it"
     assert run.returncode == 0, f"./run.sh test failed in a clean clone:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     assert re.search(r"\d+ passed", run.stdout), run.stdout[-2000:]
     if FRESH_VENV:
         assert (path / ".venv" / "bin" / "python").exists(), "the first run creates .venv/"
 
 
+@slow
 def test_readme_lecture_command_starts_jupyterlab(clone):
     path, env, _ = clone
     with socket.socket() as s:
@@ -114,3 +123,21 @@ def test_readme_lecture_command_starts_jupyterlab(clone):
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait()
         log.close()
+
+
+def test_the_suite_budget_fails_a_slow_run_and_names_the_slowest_tests(tmp_path):
+    (tmp_path / "test_timing.py").write_text("import time\ndef test_slow():\n    time.sleep(0.3)\n"
+                                             "def test_fast():\n    pass\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"), COURSE_SUITE_START=str(time.time()))
+
+    def run(budget: str):
+        env["COURSE_SUITE_BUDGET_S"] = budget
+        return subprocess.run([sys.executable, "-m", "pytest", "-p", "suite_budget", "-p", "no:cacheprovider", "-q",
+                               str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    over = run("0.2")
+    assert over.returncode == 1 and "OVER BUDGET" in over.stdout, over.stdout
+    slowest = over.stdout.split("the 15 slowest tests:")[1].splitlines()
+    assert "test_timing.py::test_slow" in slowest[1] and "test_timing.py::test_fast" in slowest[2], over.stdout
+    within = run("600")
+    assert within.returncode == 0 and "of a 600 s budget" in within.stdout, within.stdout

@@ -1,7 +1,7 @@
 """How close each numeric assertion comes to its threshold, in the notebooks and the tests.
 
     python tools/assert_margins.py notebooks                 # every lecture + exercise notebook, quick mode
-    python tools/assert_margins.py tests -- -k style         # the tests (extra pytest arguments after --)
+    python tools/assert_margins.py tests -- tests/test_style.py   # the tests (pytest arguments after --)
     python tools/assert_margins.py notebooks --threads 1 2   # the default: once per torch thread count
 
 Every ``assert a < b`` (also ``<=``, ``>``, ``>=``, inside ``and`` too) is rewritten so that it also
@@ -44,15 +44,17 @@ class RecordComparisons(ast.NodeTransformer):
         if isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) in OPS:
             call = ast.Call(ast.Name("__record_margin__", ast.Load()),
                             [test.left, ast.Constant(OPS[type(test.ops[0])]), test.comparators[0],
-                             ast.Constant(f"{self.where}:{test.lineno}")], [])
+                             ast.Constant(f"{self.where}:{test.lineno}  {ast.unparse(test)[:70]}")], [])
             return ast.copy_location(call, test)
         return test
 
 
 def _number(value):
     try:
-        if hasattr(value, "numel") and value.numel() != 1:
-            return None
+        if hasattr(value, "numel"):
+            if value.numel() != 1:
+                return None
+            value = value.detach()
         number = float(value)
     except (TypeError, ValueError):
         return None
@@ -84,8 +86,7 @@ def install():
 
     class CellRewriter(ast.NodeTransformer):
         def visit_Module(self, node):
-            # the code cell's execution count; 1 is the cell that called install()
-            where = os.environ.get("COURSE_MARGINS_NOTEBOOK", "cell") + f" run {shell.execution_count}"
+            where = os.environ.get("COURSE_MARGINS_NOTEBOOK", "cell")      # + line and the assertion's text
             return RecordComparisons(where).visit(node)
 
     shell.ast_transformers.append(CellRewriter())
@@ -142,8 +143,8 @@ def run_tests(log: Path, threads: int, extra: list[str]) -> int:
     env = dict(os.environ, **{LOG_ENV: str(log), "OMP_NUM_THREADS": str(threads), "COURSE_LIB_QUICK": "1",
                               "MPLBACKEND": "Agg", "COURSE_LIB_OFFLINE": "1", "COURSE_LIB_TESTING": "1",
                               "PYTHONPATH": str(ROOT)})
-    command = [sys.executable, "-m", "pytest", "tests", "--assert=plain", "-p", "tools.assert_margins",
-               "-p", "no:cacheprovider", "-q", *extra]
+    command = [sys.executable, "-m", "pytest", "--assert=plain", "-p", "tools.assert_margins",
+               "-p", "no:cacheprovider", "-q", *(extra or ["tests"])]
     return subprocess.run(command, cwd=ROOT, env=env).returncode
 
 
@@ -156,7 +157,7 @@ def table(log: Path, limit: float) -> list[str]:
     # an inclusive bound met exactly (0 <= x.min() of a clamped image) is an identity, not a near miss
     rows = sorted((r for r in closest.values() if not (r["margin"] == 0 and r["op"] in ("<=", ">="))),
                   key=lambda r: r["margin"])
-    return [f"{r['margin']:>8.1%}  {r['where']:<60} {r['a']:.4g} {r['op']} {r['b']:.4g}"
+    return [f"{r['margin']:>8.1%}  {r['where']:<100} {r['a']:.4g} {r['op']} {r['b']:.4g}"
             for r in rows if r["margin"] < limit]
 
 
@@ -166,8 +167,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--only", default="", help="notebooks whose name contains this")
     parser.add_argument("--show-below", type=float, default=0.10, help="list margins under this (default 0.10)")
-    parser.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments")
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    pytest_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     log = Path(tempfile.mkdtemp(prefix="margins-")) / "margins.jsonl"
     log.touch()
     failed = 0
@@ -176,7 +178,7 @@ def main(argv=None) -> int:
         if args.what == "notebooks":
             failed += len(run_notebooks(log, threads, args.only))
         else:
-            failed += run_tests(log, threads, args.pytest_args) != 0
+            failed += run_tests(log, threads, pytest_args) != 0
     rows = table(log, args.show_below)
     print(f"\nassertions closer than {args.show_below:.0%} to their threshold (smallest margin over all runs):")
     print("\n".join(rows) if rows else "  none")

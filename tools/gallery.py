@@ -236,28 +236,32 @@ h2{{font-size:16px;margin:8px 0 2px}}.name{{color:#666;margin:0}}.fail{{color:#b
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/0*.ipynb")
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: the lecture notebooks of --edition")
+    parser.add_argument("--edition", choices=["en", "ru", "both"], default="en",
+                        help="English notebooks/0*, Russian notebooks/ru/0* (pages named ru_*), or both")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "gallery")
     parser.add_argument("--quick", action="store_true", help="run in quick mode (COURSE_LIB_QUICK=1)")
     parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT_S,
                         help=f"seconds allowed per cell (default {CELL_TIMEOUT_S})")
     args = parser.parse_args(argv)
-    notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("0*.ipynb"))
+    folders = {"en": ["notebooks"], "ru": ["notebooks/ru"], "both": ["notebooks", "notebooks/ru"]}[args.edition]
+    notebooks = args.notebooks or [p for f in folders for p in sorted((ROOT / f).glob("0*.ipynb"))]
     for folder in ("thumbs", "logs"):
         (args.out / folder).mkdir(parents=True, exist_ok=True)
     entries, timings, start = [], {}, time.perf_counter()
     for i, path in enumerate(notebooks, 1):
-        print(f"[{i}/{len(notebooks)}] {path.name} ...", end=" ", flush=True)
+        stem = ("ru_" if path.parent.name == "ru" else "") + path.stem    # one folder for both editions
+        print(f"[{i}/{len(notebooks)}] {stem} ...", end=" ", flush=True)
         t0 = time.perf_counter()
-        nb, error, cells = execute(path, args.quick, args.timeout, args.out / "logs" / f"{path.stem}.log")
+        nb, error, cells = execute(path, args.quick, args.timeout, args.out / "logs" / f"{stem}.log")
         seconds = time.perf_counter() - t0
-        write_notebook_page(nb, args.out, path.stem)
+        write_notebook_page(nb, args.out, stem)
         thumb = thumbnail(nb)
         if thumb is not None:
-            thumb.save(args.out / "thumbs" / f"{path.stem}.png")
-        entries.append({"stem": path.stem, "title": title_of(nb, path.stem), "error": error,
+            thumb.save(args.out / "thumbs" / f"{stem}.png")
+        entries.append({"stem": stem, "title": title_of(nb, stem), "error": error,
                         "seconds": seconds, "images": len(output_images(nb)), "thumb": thumb is not None})
-        timings[path.name] = {"seconds": seconds, "error": error, "cells": [asdict(c) for c in cells]}
+        timings[f"{stem}.ipynb"] = {"seconds": seconds, "error": error, "cells": [asdict(c) for c in cells]}
         print(f"FAILED after {seconds:.1f} s: {error}" if error else f"{seconds:.1f} s{_slowest(cells)}", flush=True)
         for c in cells:
             if c.idle():
