@@ -6,12 +6,24 @@ import torch
 from benchmarks.harness import Bench, Ratio
 from course_lib import load_model
 from course_lib.dream import ClassVisConfig, DreamConfig, channels_last, class_config, class_visualization, deep_dream
+from course_lib.guided_dream import guided_dream
+from course_lib.samples import sample_image
 
 
 def _dream(width, height, octaves=4, steps=10, tile=512):
     model = load_model(device="cpu")
     photo = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0))
     config = DreamConfig(objective="block10", octaves=octaves, octave_scale=1.4, steps=steps, jitter=32, tile=tile)
+    return lambda: deep_dream(model, photo, config=config, quiet=True)
+
+
+def _guided_section(guided):
+    """Notebook 04's guided-dream cell at lecture size: block6, 256 px, 3 octaves x 10 steps; plain or guided."""
+    model = load_model(device="cpu")
+    config = DreamConfig(objective="block6", size=256, octaves=3, steps=10, jitter=32)
+    photo, guide = sample_image("chelsea", 256), sample_image("swirls")
+    if guided:
+        return lambda: guided_dream(model, photo, guide, config=config, quiet=True)
     return lambda: deep_dream(model, photo, config=config, quiet=True)
 
 
@@ -51,6 +63,9 @@ def benchmarks():
         # memory: the same large image with and without tiles (compare the peak RSS column)
         Bench("DeepDream block10, 1 octave x 2 steps, tiles 400", "1600x1200", lambda: _dream(1600, 1200, 1, 2, tile=400), warmup=False),
         Bench("DeepDream block10, 1 octave x 2 steps, no tiles", "1600x1200", lambda: _dream(1600, 1200, 1, 2, tile=4096), warmup=False),
+        Bench("DeepDream block6, 3 octaves x 10 steps (plain)", "256x171", lambda: _guided_section(False)),
+        Bench("DeepDream block6, 3 octaves x 10 steps, guided", "256x171", lambda: _guided_section(True)),
+        Ratio("guided / plain DeepDream (block6)", "DeepDream block6, 3 octaves x 10 steps, guided", "DeepDream block6, 3 octaves x 10 steps (plain)"),
         Bench("class visualisation, 100 steps", "224x224", _class_vis),
         # the cost of each recipe at its lecture defaults; one call each (repeats=1): a call is tens of seconds
         Bench("class model, recipe slide, lecture defaults", "224x224", lambda: _class_model("slide"), repeats=1, warmup=False),

@@ -1,6 +1,13 @@
 """Notebook 07 rows: one feed-forward stylisation at 256 px (the Gatys ratio is in bench_style.py), and one
 training step of the in-class training (lecture mode: 2 crops of 128 px; the shipped nets: 4 crops).
 
+The live camera widget (``live_style``), at the issue's 320x240 frame (goal: >= 10 styled frames per second,
+i.e. <= 0.1 s a frame): the network alone, at the widget's work scale (1/2: f_W on 160x120) and on every pixel,
+and the kernel's whole answer to one frame (decode the browser's JPEG, stylise, blend, encode the JPEG).
+The browser's half of the round trip (canvas -> JPEG, the websocket) is not in it; the readout in the
+notebook measures everything. "train your own style" is the lecture cell's whole training (300 steps of 2 crops
+of 128 px; goal <= 5 min), a slow row: ``python -m benchmarks "fast style: train"``.
+
 A training step is the body of ``fast_style.train``'s loop: crops, f_W(c), the perceptual loss (loss-network
 passes on y and on c), backward through both networks, Adam. 300 lecture steps take 300 x the median.
 
@@ -22,6 +29,8 @@ import torch
 from benchmarks.harness import Bench
 from course_lib import fast_style
 from course_lib.fast_style import load_shipped
+from course_lib.images import image_to_tensor
+from course_lib.live_style import LiveStyle, encode_jpeg, stylise_frame
 from course_lib.samples import sample_image
 from course_lib.models import load_model
 
@@ -53,11 +62,41 @@ def training_step(batch):
     return make
 
 
+def camera_frame():
+    return image_to_tensor(sample_image("chelsea").resize(FRAME))    # [1, 3, 240, 320]
+
+
+def live_network(work_scale):
+    def make():
+        net, c = load_shipped("swirls").net.eval(), camera_frame()
+        return lambda: stylise_frame(net, c, 1.0, work_scale)
+    return make
+
+
+def live_round_trip():
+    live = LiveStyle({"swirls": load_shipped("swirls")})
+    frame = encode_jpeg(camera_frame())
+    return lambda: live.handle({"kind": "frame"}, [frame])
+
+
+def train_own_style():
+    model = load_model(device="cpu")
+    return lambda: fast_style.train(sample_image("waves"), fast_style.FastStyleConfig(steps=300, size=128, batch=2),
+                                    model=model, quiet=True)
+
+
 FEED_FORWARD = "fast style: feed-forward stylisation (swirls)"
+FRAME = (320, 240)
 
 
 def benchmarks():
     # its ratio to Gatys at the same size is printed by bench_style.py, after the Gatys row
     return [Bench(FEED_FORWARD, f"{SIZE} px", feed_forward, repeats=10, floor_s=0.1),
             Bench("fast style: training step, lecture (2 crops)", "2x128x128", training_step(2), repeats=5, floor_s=0.4),
-            Bench("fast style: training step, shipped (4 crops)", "4x128x128", training_step(4), repeats=5)]
+            Bench("fast style: training step, shipped (4 crops)", "4x128x128", training_step(4), repeats=5),
+            Bench("fast style: live camera, network at 1/2 (widget)", "320x240", live_network(0.5), repeats=20, floor_s=0.1),
+            Bench("fast style: live camera, network on every pixel", "320x240", live_network(1.0), repeats=10),
+            Bench("fast style: live camera, kernel round trip (JPEG in/out)", "320x240", live_round_trip, repeats=20, floor_s=0.1),
+            # minutes long: one run (no warm-up), as a lecturer would wait for it
+            Bench("fast style: train your own style (lecture, 300 steps)", "2x128x128", train_own_style, repeats=1,
+                  warmup=False, floor_s=300, slow=True)]

@@ -231,7 +231,7 @@ def deep_dream(model, image, objective=None, octaves=None, octave_scale=None, st
     detail = torch.zeros_like(pyramid[0])            # what the dream added so far; smallest octave first
     octave_base = previous_base = pyramid[0]
     x = octave_base
-    name = cfg.objective if isinstance(cfg.objective, str) else "objective"
+    name = cfg.objective if isinstance(cfg.objective, str) else getattr(cfg.objective, "__name__", "objective")
     with channels_last(model.net), Optimisation(cfg.steps * len(pyramid), tr("DeepDream {name}", name=name), live=live, to_image=tensor_to_image, quiet=quiet) as run:
         for octave_base in pyramid:
             x = octave_base + _resize(detail, octave_base.shape[-2:])      # carry the detail up

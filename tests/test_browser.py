@@ -7,6 +7,11 @@ widget rendered; then in the first cell whose output holds both a control and an
 move the first slider one step (or pick another option of the first dropdown), press the
 cell's button if it has one (e.g. "run"), and wait for the cell's output image to change.
 Per-notebook choices go in STEPS. Screenshots go to ``test-artifacts/browser/``.
+
+Notebook 07's live camera widget has a test of its own (``test_live_style_from_a_fake_camera``): a second
+Chromium with the fake camera (``--use-fake-device-for-media-stream --use-fake-ui-for-media-stream``) presses
+the camera button and requires styled camera frames and a frame rate in the readout, the camera off after
+stop, and, with ``getUserMedia`` refused, the one-line note and the sample photos.
 """
 import json
 import os
@@ -321,6 +326,91 @@ def test_notebook_runs_and_widgets_respond(lab, browser_context, notebook):
             assert image_count, f"code cell {index} lost its image after the {change}"
     except Exception:
         page.screenshot(path=shot("failure"))
+        raise
+    finally:
+        page.close()
+        lab.shutdown_kernels()
+
+
+# ---- notebook 07's live widget with Chromium's fake camera --------------------------------------------
+
+CAMERA_FLAGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]  # a test pattern, no prompt
+LIVE_NOTEBOOK = "07_fast_style_transfer.ipynb"
+READOUT = re.compile(r"(\d+(?:\.\d+)?) frames/s · network (\d+) ms · (camera frame|sample photo) (\d+) \((\d+)×(\d+)\)")
+
+
+@pytest.fixture(scope="module")
+def camera_browser_context(tmp_path_factory):
+    """A second Chromium whose camera is the fake device (moving test pattern), granted without a prompt."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    profile = tmp_path_factory.mktemp("chromium-camera-profile")
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS + CAMERA_FLAGS,
+            viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(30_000)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def readout_numbers(widget, source="camera frame"):
+    """(frames per second, network ms, frames styled, width, height) from the readout, or None.
+
+    ``source``: "camera frame" (the browser sent a camera frame) or "sample photo" (no camera: the kernel's photos).
+    """
+    match = READOUT.search(widget.locator(".course-live-readout").inner_text())
+    if match is None or match[3] != source:
+        return None
+    return float(match[1]), int(match[2]), int(match[4]), int(match[5]), int(match[6])
+
+
+def test_live_style_from_a_fake_camera(lab, camera_browser_context):
+    """Frames of the fake camera reach the kernel, styled frames come back, the readout shows the frame rate."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = camera_browser_context.new_page()
+    try:
+        page.goto(f"{lab.url}/lab/tree/{LIVE_NOTEBOOK}?reset&token={lab.token}")
+        page.wait_for_function(JS_READY, timeout=120_000)
+        state = run_all_cells(page, LIVE_NOTEBOOK)
+        assert not state["errors"], f"{LIVE_NOTEBOOK} failed in the browser: {state['errors']}"
+        widget = page.locator(".course-live-style").first
+        widget.scroll_into_view_if_needed()
+        assert readout_numbers(widget) is None, "nothing may stream before the camera button is pressed"
+        cell = page.locator(".jp-CodeCell", has=widget)
+        cell.locator(".widget-toggle-button").first.click()
+
+        wait_until(lambda: (readout_numbers(widget) or (0, 0, 0))[2] >= 5, 90, "five styled camera frames")
+        fps, network_ms, frames, width, height = readout_numbers(widget)
+        page.screenshot(path=ARTIFACTS / "07-live-camera.png")
+        print(f"live camera in headless Chromium: {fps} frames/s, network {network_ms} ms, {frames} frames")
+        assert fps > 0 and network_ms > 0 and (width, height) == (320, 240)
+        assert widget.locator("video").evaluate("v => v.videoWidth > 0 && !v.paused"), "the fake camera must play"
+        assert widget.locator(".course-live-note").inner_text() == "", "with a camera there is no fallback note"
+        assert widget.locator("img.course-live-styled").evaluate("i => i.complete && i.naturalWidth") == 320
+
+        cell.locator(".widget-toggle-button").first.click()              # stop: the frames stop coming
+        time.sleep(2)
+        stopped_at = readout_numbers(widget)[2]
+        time.sleep(2)
+        assert readout_numbers(widget)[2] == stopped_at, "frames kept coming after the camera was stopped"
+        assert widget.locator("video").evaluate("v => v.srcObject.getTracks().every(t => t.readyState === 'ended')"), \
+            "the camera must be switched off when stopped"
+
+        # the browser refuses the camera: one line says so, and the sample photos are styled instead
+        page.evaluate("() => { navigator.mediaDevices.getUserMedia = () => "
+                      "Promise.reject(new DOMException('refused in the test', 'NotAllowedError')); }")
+        cell.locator(".widget-toggle-button").first.click()
+        wait_until(lambda: "NotAllowedError" in widget.locator(".course-live-note").inner_text(), 30, "the no-camera note")
+        assert widget.locator(".course-live-note").inner_text().startswith("No camera")
+        wait_until(lambda: (readout_numbers(widget, "sample photo") or (0, 0, 0))[2] >= stopped_at + 2, 30,
+                   "two styled sample photos")
+        photo = widget.locator(".course-live-pictures img").first
+        assert photo.evaluate("i => i.complete && i.naturalWidth") == 320, "the sample photo is shown beside its styled copy"
+        cell.locator(".widget-toggle-button").first.click()
+    except Exception:
+        page.screenshot(path=ARTIFACTS / "07-live-camera-failure.png")
         raise
     finally:
         page.close()
