@@ -24,7 +24,7 @@ setup() {
     "$PY" -m pip install $torch_args \
       || { echo "run.sh: 'pip install $torch_args' failed (see above); TORCH_SPEC=\"<pip arguments>\" picks another source" >&2; exit 1; }
   fi
-  if ! "$PY" -c "import course_lib, nbval, xdist, jupyterlab, notebook, playwright, polib" 2>/dev/null; then
+  if ! "$PY" -c "import course_lib, anywidget, nbval, xdist, jupyterlab, notebook, playwright, polib" 2>/dev/null; then
     "$PY" -m pip install -e ".[lab,test]"
   fi
 }
