@@ -55,6 +55,7 @@ def test_postbuild_fetch_offline_does_not_fail_the_build(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path), "https_proxy": UNREACHABLE, "http_proxy": UNREACHABLE,
            "PYTHONPATH": str(ROOT), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("TORCH_HOME", None), env.pop("COURSE_LIB_CACHE", None)
+    env["MPLCONFIGDIR"] = str(tmp_path.parent / f"{tmp_path.name}-matplotlib")   # its font list is no half-written cache
     out = subprocess.run(["bash", "-euo", "pipefail", "-c", fetch_step()], capture_output=True, text=True, env=env,
                          cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr

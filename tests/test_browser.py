@@ -166,19 +166,25 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser_context(tmp_path_factory):
-    """Headless Debian Chromium with a fresh profile, driven by Playwright."""
+def playwright():
+    """One Playwright driver for the module: its sync API allows one running instance per process."""
     sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory, playwright):
+    """Headless Debian Chromium with a fresh profile, driven by Playwright."""
     profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1000})
-        context.set_default_timeout(30_000)
-        try:
-            yield context
-        finally:
-            context.close()
+    context = playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
+        viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(30_000)
+    try:
+        yield context
+    finally:
+        context.close()
 
 
 def image_signature(cell) -> str:
@@ -340,19 +346,17 @@ READOUT = re.compile(r"(\d+(?:\.\d+)?) frames/s · network (\d+) ms · (camera f
 
 
 @pytest.fixture(scope="module")
-def camera_browser_context(tmp_path_factory):
+def camera_browser_context(tmp_path_factory, playwright):
     """A second Chromium whose camera is the fake device (moving test pattern), granted without a prompt."""
-    sync_api = pytest.importorskip("playwright.sync_api")
     profile = tmp_path_factory.mktemp("chromium-camera-profile")
-    with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS + CAMERA_FLAGS,
-            viewport={"width": 1400, "height": 1000})
-        context.set_default_timeout(30_000)
-        try:
-            yield context
-        finally:
-            context.close()
+    context = playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS + CAMERA_FLAGS,
+        viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(30_000)
+    try:
+        yield context
+    finally:
+        context.close()
 
 
 def readout_numbers(widget, source="camera frame"):

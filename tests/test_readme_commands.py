@@ -44,7 +44,10 @@ def readme_commands() -> dict:
     commands = {}
     for block in re.findall(r"```(?:bash|sh|shell|console)\n(.*?)```", readme, re.S):
         for line in block.splitlines():
-            words = shlex.split(line, comments=True)
+            try:
+                words = shlex.split(line, comments=True)
+            except ValueError:          # a continued line (ending in a backslash): not a ./run.sh line
+                continue
             if words[:1] == ["./run.sh"] and len(words) == 2:
                 commands.setdefault(words[1], words)
     assert {"lecture", "test"} <= set(commands), f"README.md must show ./run.sh lecture and ./run.sh test, found {commands}"
