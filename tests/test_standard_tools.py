@@ -46,6 +46,8 @@ def lecture_env(tmp_path: Path) -> dict:
 
 def test_every_lecture_notebook_with_an_output_widget_is_covered():
     assert len(ENGLISH) == len(list((ROOT / "notebooks").glob("0*.ipynb"))) >= 8
+    plain = [p.name for p in ENGLISH if "widgets.Output()" in p.read_text(encoding="utf-8")]
+    assert not plain, f"use course_lib.display.LiveOutput, which headless runners never wait on: {plain}"
     assert [p.name for p in RUSSIAN] == ["04_class_visualization_deepdream.ipynb"]
 
 
