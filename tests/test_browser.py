@@ -176,10 +176,13 @@ def playwright():
 @pytest.fixture(scope="module")
 def browser_context(tmp_path_factory, playwright):
     """Headless Debian Chromium with a fresh profile, driven by Playwright."""
-    profile = tmp_path_factory.mktemp("chromium-profile")
+    yield from chromium(playwright, tmp_path_factory.mktemp("chromium-profile"), CHROMIUM_FLAGS)
+
+
+def chromium(playwright, profile, flags):
+    """A persistent Chromium context with a fresh profile, closed after its tests."""
     context = playwright.chromium.launch_persistent_context(
-        str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
-        viewport={"width": 1400, "height": 1000})
+        str(profile), executable_path=str(CHROMIUM), headless=True, args=flags, viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(30_000)
     try:
         yield context
@@ -348,15 +351,7 @@ READOUT = re.compile(r"(\d+(?:\.\d+)?) frames/s · network (\d+) ms · (camera f
 @pytest.fixture(scope="module")
 def camera_browser_context(tmp_path_factory, playwright):
     """A second Chromium whose camera is the fake device (moving test pattern), granted without a prompt."""
-    profile = tmp_path_factory.mktemp("chromium-camera-profile")
-    context = playwright.chromium.launch_persistent_context(
-        str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS + CAMERA_FLAGS,
-        viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(30_000)
-    try:
-        yield context
-    finally:
-        context.close()
+    yield from chromium(playwright, tmp_path_factory.mktemp("chromium-camera-profile"), CHROMIUM_FLAGS + CAMERA_FLAGS)
 
 
 def readout_numbers(widget, source="camera frame"):

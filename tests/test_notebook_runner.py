@@ -62,11 +62,15 @@ def widget_outputs(run) -> list:
 def test_plain_output_widgets_do_not_stall_the_runner(tmp_path):
     """ipywidgets.Output filled through the front end's capture (what a browser does)."""
     cell = FIGURE_CELL.format(output="widgets.Output()")
-    run = run_notebook(notebook(tmp_path / "plain.ipynb", FIGURE_SETUP, cell, cell, cell), quick=False,
+    closed = "preview = widgets.IntSlider(description='preview')\ndisplay(preview)\npreview.close()"
+    run = run_notebook(notebook(tmp_path / "plain.ipynb", FIGURE_SETUP, cell, cell, cell, closed), quick=False,
                        timeout=60, store_widget_state=True)
     for c in run.cells:
         assert c.problem() is None and c.wall_s < 30, c       # the hang waited the whole 60 s
     assert [len(o) for o in widget_outputs(run)] == [1, 1, 1], "each Output widget holds its figure"
+    state = run.nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    sliders = [m for m in state.values() if m["model_name"] == "IntSliderModel"]
+    assert len(sliders) == 3, "a widget the kernel closed is gone, as in a browser"
 
 
 def test_live_output_is_filled_by_the_kernel_in_the_cell_run(tmp_path):
