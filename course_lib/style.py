@@ -2,16 +2,12 @@
 
 Gatys, Ecker, Bethge, "A Neural Algorithm of Artistic Style", arXiv:1508.06576 (2015).
 
-F^l [N_l, M_l]: the N_l filter responses of layer l at M_l positions for the generated
-image x; C^l the same for the content image c, A^l the Gram matrix of the style image a.
+x is the generated image, c the content image, a the style image; L_content and L_style are the slide's
+losses, written out in ``style_losses`` (re-exported here):
 
-    content (slide #2):  L_content = sum_l w_l sum_ij 1/2 (F^l_ij - C^l_ij)^2
-    style   (slide #5):  G^l_ij = sum_k F^l_ik F^l_jk
-                         E_l = 1/(4 N_l^2 M_l^2) sum_ij (G^l_ij - A^l_ij)^2,  L_style = sum_l w_l E_l
-    eq. (2):             dE_l/dF^l_ij = 1/(N_l^2 M_l^2) ((F^l)^T (G^l - A^l))_ji  if F^l_ij > 0, else 0
     total   (slide #7):  L_total = alpha L_content + beta L_style
 
-The formulas are in ``style_losses`` (re-exported here). This module is the driver: ``transfer``
+This module is the driver: ``transfer``
 optimises the pixels of x with L-BFGS (or Adam), its settings in one ``TransferConfig``.
 """
 import dataclasses
