@@ -9,7 +9,7 @@ Layers, read top-down like the lecture; a module imports only from its own layer
     programs    fetch, doctor, notebook_runner          the command lines (python -m course_lib.X)
     course      exercises (cases) on checker (engine); grade on grade_sandbox, grade_worker, grade_wire, grade_report
     techniques  filters, hubel_wiesel, transposed, feature_vis, dream, saliency, deconvnet, sanity,
-                style_losses, style, fast_style (and any new technique module)
+                style_losses, style, style_regions, fast_style (and any new technique module)
     display     display (figures, widgets)
     base        config, i18n, assets, images, samples, generated_art, hooks, progress, live_output,
                 efficientnet_lite, models, style_checks
@@ -24,7 +24,9 @@ from .integrated_gradients import integrated_gradients
 from .models import ModelUnavailableError, UnknownNameError, load_model
 from .occlusion import occlusion_map
 from .samples import list_samples, sample_image
+from .style_regions import style_by_region, style_by_scale
 
 __version__ = "0.1.0"
 __all__ = ["QUICK", "ImageError", "ModelUnavailableError", "UnknownNameError", "grad_cam", "guided_grad_cam",
-           "integrated_gradients", "list_samples", "load_image", "load_model", "occlusion_map", "sample_image"]
+           "integrated_gradients", "list_samples", "load_image", "load_model", "occlusion_map", "sample_image",
+           "style_by_region", "style_by_scale"]
