@@ -11,7 +11,8 @@ Layers, read top-down like the lecture; a module imports only from its own layer
                 (one notebook's tasks) on grade_session (its socket, its answers), grade_sandbox, grade_worker,
                 grade_wire, grade_report
     techniques  filters, hubel_wiesel, transposed, feature_vis, dream, saliency, deconvnet, sanity,
-                style_losses, style, fast_style (and any new technique module)
+                style_losses, style, fast_style_net, fast_style_losses, fast_style (and any new technique
+                module)
     display     display (figures, widgets)
     base        config, i18n, assets, images, samples, generated_art, hooks, progress, live_output,
                 efficientnet_lite, models, style_checks
