@@ -15,7 +15,7 @@ Layers, read top-down like the lecture; a module imports only from its own layer
                 module)
     display     display (figures, widgets)
     base        config, i18n, assets, images, samples, generated_art, hooks, progress, live_output,
-                efficientnet_lite, models, style_checks
+                efficientnet_lite, course_model (what a loaded net offers), models (build/load), style_checks
 
 Third-party packages that are heavy or optional (ipywidgets, IPython, skimage's data) may be imported
 inside a function; course_lib's own modules never are.
