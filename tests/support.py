@@ -1,5 +1,8 @@
 """Test support shared by tests/ and benchmarks/ (never by tools/ or course_lib).
 
+Loopback HTTP servers that play the internet on 127.0.0.1 (``loopback_server``, ``QuietHandler``,
+``UNREACHABLE``), so no test ever reaches a real host.
+
 A torch hub cache with *random* weights under torchvision's file names, for offline tests and timing:
 
     python tests/support.py /tmp/fake-torch alexnet vgg16    # then TORCH_HOME=/tmp/fake-torch ...
@@ -9,8 +12,11 @@ path they take on a machine that ran ``./run.sh fetch``. The tensors are float32
 files, so memory measured with them is what the real weights cost. It refuses to write into
 the real cache (``~/.cache/torch``): random weights there would replace the real ones silently.
 """
+import contextlib
 import os
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import torch
@@ -21,6 +27,34 @@ sys.path.insert(0, str(ROOT))
 
 from course_lib.assets import TORCHVISION, cached_weights_path  # noqa: E402
 from course_lib.models import load_model  # noqa: E402
+
+UNREACHABLE = "http://127.0.0.1:9"   # the discard port, where nothing listens: every request is refused at once
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing (pytest's output stays readable); subclasses write ``do_GET``."""
+
+    def log_message(self, *args):
+        pass
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass                  # a client that hangs up early (the downloaders do, on purpose) is fine
+
+
+@contextlib.contextmanager
+def loopback_server(handler):
+    """Serve the request handler class ``handler`` on 127.0.0.1 at a free port; yields the base URL."""
+    httpd = _QuietServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def write_random_weights(torch_home, names, seed: int = 0) -> list:
