@@ -1,7 +1,7 @@
 """Test support shared by tests/ and benchmarks/ (never by tools/ or course_lib).
 
 Loopback HTTP servers that play the internet on 127.0.0.1 (``loopback_server``, ``QuietHandler``,
-``UNREACHABLE``), so no test ever reaches a real host.
+``UNREACHABLE``), so no test ever reaches a real host; ``write_notebook`` for a notebook of a few cells.
 
 A torch hub cache with *random* weights under torchvision's file names, for offline tests and timing:
 
@@ -19,6 +19,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import nbformat
 import torch
 import torchvision
 
@@ -27,6 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from course_lib.assets import TORCHVISION, cached_weights_path  # noqa: E402
 from course_lib.models import load_model  # noqa: E402
+
+# ---- loopback HTTP servers ------------------------------------------------------------------------
 
 UNREACHABLE = "http://127.0.0.1:9"   # the discard port, where nothing listens: every request is refused at once
 
@@ -56,6 +59,18 @@ def loopback_server(handler):
         httpd.shutdown()
         httpd.server_close()
 
+
+def write_notebook(path, *sources, heading: str = None) -> Path:
+    """A notebook (python3 kernel) of the code cells ``sources``, after a markdown ``heading`` if one is given."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell(heading)] if heading else []
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in sources]
+    nbformat.write(nb, path)
+    return Path(path)
+
+
+# ---- a torch hub cache with random weights ---------------------------------------------------------
 
 def write_random_weights(torch_home, names, seed: int = 0) -> list:
     """Write random state dicts for ``names`` into ``torch_home/hub/checkpoints``; returns the paths."""

@@ -4,8 +4,6 @@ A temporary TORCH_HOME holds random weights under torchvision's file names (what
 ``./run.sh fetch`` leaves there, minus the training), so every path runs without a network:
 the library's choice, the techniques on the classic nets, and the notebooks themselves.
 """
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,10 +14,9 @@ from course_lib.hooks import hook_count
 from course_lib.models import cached_models, cached_weights_path, load_model, model_choices, preferred_model
 from course_lib.notebook_runner import run_notebook as run
 from course_lib.style import transfer
+from tests.support import write_random_weights
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.support import write_random_weights  # noqa: E402
 
 NOTEBOOK_NETS = {"01_filters_hubel_wiesel": "alexnet", "03_deconvnet": "alexnet", "05_saliency": "vgg16",
                  "06_artistic_style": "vgg19"}

@@ -2,7 +2,6 @@
 (a fake /proc/driver/nvidia, a fake nvidia-smi on PATH), the CPU index answering or not (a loopback
 server, a closed port, a server that never answers), macOS and Windows. Nothing leaves localhost.
 """
-import importlib.util
 import os
 import platform
 import socket
@@ -15,11 +14,9 @@ import pytest
 from packaging.requirements import Requirement
 
 from tests.support import QuietHandler, loopback_server
+from tools import choose_torch
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("choose_torch", ROOT / "tools" / "choose_torch.py")
-choose_torch = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(choose_torch)
 
 PINS = list(choose_torch.TORCH_PINS)
 on_linux = pytest.mark.skipif(platform.system() != "Linux", reason="the probes read Linux's /proc and PATH")
