@@ -90,12 +90,17 @@ def test_deconvnet_top_patches_with_switches_on_alexnet_and_vgg16():
         assert hook_count(net.net) == 0
 
 
-def test_saliency_runs_on_vgg16():
+def test_saliency_on_vgg16_is_pytorchs_gradient_of_the_class_score():
     torch.manual_seed(0)
     vgg = load_model("vgg16", device="cpu", pretrained=False)
     x = torch.randn(1, 3, 64, 64)
     maps = saliency.compare(vgg, x, 3)
-    assert set(maps) == set(saliency.METHODS) and all(m.shape[-2:] == (64, 64) for m in maps.values())
+    assert set(maps) == set(saliency.METHODS) and all(m.shape == x.shape for m in maps.values())
+    I = x.clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(vgg.net(I)[0, 3], I)                  # w = dS_3/dI, PyTorch's own
+    scale = gradient.abs().max().item()
+    assert scale > 0 and torch.allclose(maps["gradient"], gradient, atol=1e-5 * scale)
+    assert not torch.allclose(maps["guided"], gradient, atol=1e-2 * scale)   # another ReLU rule, another map
     assert hook_count(vgg.net) == 0
 
 
