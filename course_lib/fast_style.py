@@ -4,54 +4,42 @@ Johnson, Alahi, Fei-Fei, "Perceptual Losses for Real-Time Style Transfer and Sup
 Ulyanov, Lebedev, Vedaldi, Lempitsky, "Texture Networks", ICML 2016, and "Instance Normalization", 2016.
 
 Gatys et al. optimise the pixels x for every new photo: hundreds of forward and backward
-passes. Here a transformer network y = f_W(c) is trained once per style image a, on many
-photos c, with the same loss as slide #7 (content, Gram style, plus a small smoothness term):
+passes. Here a transformer network y = f_W(c) (``fast_style_net``) is trained once per style
+image a, on random crops of many photos c, with the perceptual loss of slide #7
+(``fast_style_losses``):
 
     min_W  E_c [ alpha L_content(f_W(c), c) + beta L_style(a, f_W(c)) + delta L_colour(a, f_W(c)) + gamma TV(f_W(c)) ]
 
-after which stylising any photo is a single forward pass. The losses are those of
-``course_lib.style`` (notebook 06); F^l, C^l, A^l, N_l, M_l as on slides #2 and #5.
-
-L_colour is not on the slides. The network's Gram matrices hardly see colour (rotating the
-hues of the mosaic costs a tenth of a photo's style loss), so a net trained on them alone may
-paint colours the painting never had. L_colour compares the colour *distributions* of y and a,
-one direction at a time (the sliced Wasserstein distance; Rabin, Peyre, Delon, Bernot 2011;
-Heitz et al., "A Sliced Wasserstein Loss for Neural Texture Synthesis", CVPR 2021): project
-every pixel's RGB on K fixed unit vectors d_k, sort, and compare the sorted values of the P
-pixels of y with the style's at the same quantiles:
-
-    L_colour(a, y) = 1/(K P) sum_k sum_p ( sort(y . d_k)_p - Q_k((p + 1/2) / P) )^2
-
-Q_k the quantile function of a . d_k. It is zero exactly when every projection of y has the
-style's distribution, whatever the pixels' positions.
+after which stylising any photo is a single forward pass. This module is the driver: the
+settings, the training images, ``train``, checkpoints (``save``/``load``, the shipped styles) and
+the measurements of notebook 07.
 """
 import copy
-import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F_
 from PIL import Image
 
 from . import style as gatys
 from .config import lecture_or_quick
+from .fast_style_losses import (COLOURS, colour_directions, colour_loss, perceptual_loss,  # noqa: F401 (public
+                                sorted_colours, style_grams)                              # here too, as before)
+from .fast_style_net import TransformerNet
+from .i18n import tr
 from .images import ImageError, image_to_tensor, load_image, tensor_to_image
 from .models import check_name, load_model
-from .i18n import tr
 from .progress import Optimisation
 from .samples import list_samples, sample_image
+from .style_losses import style_loss
 
 SHIPPED = Path(__file__).parent / "shipped"
 FORMAT = "course_lib.fast_style/1"
 NB06_LAYERS = gatys.DEFAULT_LAYERS["efficientnet_lite0"]  # (content, style, beta/alpha) of notebook 06
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-
-
-COLOUR_DIRECTIONS = 32  # K of L_colour
 
 
 class CheckpointError(ValueError):
@@ -81,57 +69,6 @@ class FastStyleConfig:
     channels: tuple = (16, 32, 64)
     residual_blocks: int = 5
     seed: int = 0
-
-
-# ---- the transformer network f_W ---------------------------------------------------------
-
-def conv(n_in, n_out, k, stride=1):
-    """Reflection padding (no dark border from zeros) then a convolution."""
-    return nn.Sequential(nn.ReflectionPad2d(k // 2), nn.Conv2d(n_in, n_out, k, stride))
-
-
-def conv_norm_relu(n_in, n_out, k, stride=1, upsample=False):
-    """[upsample x2 ->] conv -> instance norm -> ReLU.
-
-    Upsample-then-convolve instead of a transposed convolution: a stride-2 transposed conv
-    whose kernel is not divisible by the stride covers some output pixels more often than
-    others, which paints a checkerboard (the demo in notebook 02; Odena et al., Distill 2016).
-    Nearest-neighbour upsampling followed by a plain conv covers every pixel equally.
-    """
-    up = [nn.Upsample(scale_factor=2, mode="nearest")] if upsample else []
-    return nn.Sequential(*up, conv(n_in, n_out, k, stride), nn.InstanceNorm2d(n_out, affine=True), nn.ReLU())
-
-
-class Residual(nn.Module):
-    """x + conv-norm-ReLU-conv-norm(x)."""
-
-    def __init__(self, n):
-        super().__init__()
-        self.body = nn.Sequential(conv(n, n, 3), nn.InstanceNorm2d(n, affine=True), nn.ReLU(),
-                                  conv(n, n, 3), nn.InstanceNorm2d(n, affine=True))
-
-    def forward(self, x):
-        return x + self.body(x)
-
-
-class TransformerNet(nn.Module):
-    """f_W: photo [B,3,H,W] in [0,1] -> stylised [B,3,H,W] in [0,1] (slide #8; Johnson et al., smaller).
-
-    Instance normalisation (Ulyanov et al.) normalises each image's contrast on its own,
-    which is what makes the stylisation independent of the photo's lighting.
-    """
-
-    def __init__(self, channels=(16, 32, 64), residual_blocks=5):
-        super().__init__()
-        c1, c2, c3 = channels
-        self.down = nn.Sequential(conv_norm_relu(3, c1, 9), conv_norm_relu(c1, c2, 3, 2), conv_norm_relu(c2, c3, 3, 2))
-        self.res = nn.Sequential(*[Residual(c3) for _ in range(residual_blocks)])
-        self.up = nn.Sequential(conv_norm_relu(c3, c2, 3, upsample=True), conv_norm_relu(c2, c1, 3, upsample=True), conv(c1, 3, 9))
-
-    def forward(self, c):
-        H, W = c.shape[-2:]
-        y = self.up(self.res(self.down(c)))  # [B, 3, >=H, >=W]: odd sizes round up twice
-        return torch.sigmoid(y[..., :H, :W])
 
 
 # ---- the training set: random crops, flips and scales of photos ------------------------------
@@ -175,91 +112,6 @@ def _folder_images(folder: Path, max_size: int) -> list:
     if not images:
         raise ImageError(tr("{folder} holds no readable images ({suffixes})", folder=folder, suffixes=", ".join(sorted(IMAGE_SUFFIXES))))
     return images
-
-
-# ---- the perceptual loss (slide #7 with the losses of notebook 06) -------------------------
-
-COLOURS = "colours"  # the key of sort(a . d_k) among the style's targets
-
-
-def style_grams(model, style, size: int, layers) -> dict:
-    """A^l / M_l: the Gram matrices of the style image a (long side ``size``), per position; and, under
-    ``COLOURS``, its pixels' colours projected on each d_k and sorted (the target of L_colour).
-
-    G^l sums over the M_l positions, so it grows with the image; dividing here and multiplying
-    by the M_l of the generated image lets E_l (slide #5) compare images of different sizes.
-    """
-    for name in layers:
-        model.layer(name)  # UnknownNameError that lists the valid names
-    x = model.preprocess(style, size)
-    with torch.no_grad():
-        features = model.features(x, list(layers))
-        a = model.from_input(x)[0].flatten(1)                                           # [3, M_a] RGB in [0, 1]
-    grams = {l: gatys.gram_matrix(F) / (F.shape[-2] * F.shape[-1]) for l, F in features.items()}  # [1, N_l, N_l]
-    return {**grams, COLOURS: sorted_colours(a)}
-
-
-def colour_directions(K: int = COLOUR_DIRECTIONS) -> torch.Tensor:
-    """d_k: K unit vectors spread evenly over the sphere of RGB directions (a Fibonacci lattice), [K, 3]."""
-    k = torch.arange(K, dtype=torch.float32) + 0.5
-    z = 1 - 2 * k / K                                   # evenly spaced heights: equal areas of the sphere
-    phi = math.pi * (3 - math.sqrt(5)) * k              # golden-angle turns: no two directions line up
-    r = (1 - z**2).sqrt()
-    return torch.stack([r * phi.cos(), r * phi.sin(), z], 1)
-
-
-def sorted_colours(a: torch.Tensor, directions=None) -> torch.Tensor:
-    """sort(a . d_k): the style's pixels a [3, M_a] projected on each d_k and sorted, [M_a, K]."""
-    d = colour_directions() if directions is None else directions
-    return (a.T @ d.to(a).T).sort(0).values
-
-
-def colour_loss(y, colours, directions=None) -> torch.Tensor:
-    """L_colour(a, y) summed over the batch: y [B, 3, H, W] in [0, 1], colours = sorted_colours(a) [M_a, K]."""
-    d = colour_directions(colours.shape[1]) if directions is None else directions
-    B, P = y.shape[0], y.shape[-2] * y.shape[-1]
-    projected = (y.flatten(2).transpose(1, 2) @ d.to(y).T).sort(1).values              # [B, P, K] sort(y . d_k)
-    quantile = ((torch.arange(P, device=y.device) + 0.5) / P * colours.shape[0]).long()  # Q_k((p + 1/2) / P)
-    return ((projected - colours.to(y)[quantile]) ** 2).mean((1, 2)).sum()
-
-
-def perceptual_loss(model, y, c, grams, config, delta=None) -> tuple:
-    """(total, content, style) per image: alpha L_content(y, c) + beta L_style(a, y) + delta L_colour(a, y) + gamma TV(y) (slide #7).
-
-    ``grams``: the style's targets from ``style_grams``; ``delta`` (default config.delta): ``train`` ramps it up.
-    """
-    layers = list(dict.fromkeys([*config.content_layers, *config.style_layers]))
-    F = model.features(model.to_input(y), layers)                     # {l: [B, N_l, H_l, W_l]}
-    with torch.no_grad():
-        C = model.features(model.to_input(c), list(config.content_layers))
-    A = {l: grams[l] * (F[l].shape[-2] * F[l].shape[-1]) for l in config.style_layers}  # scaled to M_l of y
-    B = y.shape[0]
-    content = gatys.content_loss(F, C, config.content_layers) / B
-    style = gatys.style_loss(F, A, config.style_layers) / B
-    total = config.alpha * content + config.beta * style + config.gamma * gatys.tv_loss(y) / B
-    delta = config.delta if delta is None else delta
-    if delta:
-        if COLOURS not in grams:
-            raise ValueError(tr("config.delta > 0 needs the style's colours: make the targets with style_grams(model, a, size, layers)"))
-        total = total + delta * colour_loss(y, grams[COLOURS]) / B
-    return total, content, style
-
-
-def style_loss_of(model, image, style, config=None, size=None) -> float:
-    """L_style(a, x) of one image against a style image, both at long side ``size`` (slide #5)."""
-    config = config or FastStyleConfig()
-    x = model.preprocess(image, size)
-    grams = style_grams(model, style, size or max(x.shape[-2:]), config.style_layers)
-    with torch.no_grad():
-        F = model.features(x, list(config.style_layers))
-        A = {l: grams[l] * (F[l].shape[-2] * F[l].shape[-1]) for l in config.style_layers}
-        return float(gatys.style_loss(F, A, config.style_layers))
-
-
-def colour_loss_of(image, style, size: int) -> float:
-    """L_colour(a, x) of one image against a style image, both at long side ``size``."""
-    x, a = (image_to_tensor(load_image(im, max_size=size)) for im in (image, style))  # [1, 3, H, W] in [0, 1]
-    return float(colour_loss(x, sorted_colours(a[0].flatten(1))))
 
 
 # ---- a trained style: train, stylise, save, load -----------------------------------------
@@ -313,8 +165,7 @@ def train(style, config=None, name=None, folder=None, model=None, live=False, qu
         for step in range(config.steps):
             c = images.batch(config.batch, config.size, generator).to(model.device)  # [B, 3, size, size]
             y = net(c)
-            # L_colour from 0 to delta over the first half: with it at full weight from the start, f_W often
-            # settled on the photo's brightness inverted (its palette fits either way); later it cannot flip
+            # L_colour ramps up over the first half: at full weight from the start f_W can settle on the photo inverted
             delta = config.delta * min(1.0, 2 * step / config.steps)
             loss, _, _ = perceptual_loss(model, y, c, grams, config, delta)
             if not run.step(loss.detach(), y[:1]):
@@ -354,6 +205,25 @@ def shipped_styles() -> list:
 def load_shipped(name: str) -> FastStyle:
     check_name("shipped style", name, shipped_styles())
     return load(SHIPPED / f"{name}.pth")
+
+
+# ---- measurements of notebook 07 ------------------------------------------------------------
+
+def style_loss_of(model, image, style, config=None, size=None) -> float:
+    """L_style(a, x) of one image against a style image, both at long side ``size`` (slide #5)."""
+    config = config or FastStyleConfig()
+    x = model.preprocess(image, size)
+    grams = style_grams(model, style, size or max(x.shape[-2:]), config.style_layers)
+    with torch.no_grad():
+        F = model.features(x, list(config.style_layers))
+        A = {l: grams[l] * (F[l].shape[-2] * F[l].shape[-1]) for l in config.style_layers}
+        return float(style_loss(F, A, config.style_layers))
+
+
+def colour_loss_of(image, style, size: int) -> float:
+    """L_colour(a, x) of one image against a style image, both at long side ``size``."""
+    x, a = (image_to_tensor(load_image(im, max_size=size)) for im in (image, style))  # [1, 3, H, W] in [0, 1]
+    return float(colour_loss(x, sorted_colours(a[0].flatten(1))))
 
 
 def time_against_gatys(fast: FastStyle, content, style, size: int, model=None, **gatys_kwargs) -> dict:

@@ -24,7 +24,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from . import grade_worker   # the sandbox runs the worker; the worker imports nothing of the sandbox

@@ -1,5 +1,8 @@
 """Test support shared by tests/ and benchmarks/ (never by tools/ or course_lib).
 
+Loopback HTTP servers that play the internet on 127.0.0.1 (``loopback_server``, ``QuietHandler``,
+``UNREACHABLE``), so no test ever reaches a real host; ``write_notebook`` for a notebook of a few cells.
+
 A torch hub cache with *random* weights under torchvision's file names, for offline tests and timing:
 
     python tests/support.py /tmp/fake-torch alexnet vgg16    # then TORCH_HOME=/tmp/fake-torch ...
@@ -9,10 +12,14 @@ path they take on a machine that ran ``./run.sh fetch``. The tensors are float32
 files, so memory measured with them is what the real weights cost. It refuses to write into
 the real cache (``~/.cache/torch``): random weights there would replace the real ones silently.
 """
+import contextlib
 import os
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import nbformat
 import torch
 import torchvision
 
@@ -22,6 +29,48 @@ sys.path.insert(0, str(ROOT))
 from course_lib.assets import TORCHVISION, cached_weights_path  # noqa: E402
 from course_lib.models import load_model  # noqa: E402
 
+# ---- loopback HTTP servers ------------------------------------------------------------------------
+
+UNREACHABLE = "http://127.0.0.1:9"   # the discard port, where nothing listens: every request is refused at once
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing (pytest's output stays readable); subclasses write ``do_GET``."""
+
+    def log_message(self, *args):
+        pass
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass                  # a client that hangs up early (the downloaders do, on purpose) is fine
+
+
+@contextlib.contextmanager
+def loopback_server(handler):
+    """Serve the request handler class ``handler`` on 127.0.0.1 at a free port; yields the base URL."""
+    httpd = _QuietServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def write_notebook(path, *sources, heading: str = None) -> Path:
+    """A notebook (python3 kernel) of the code cells ``sources``, after a markdown ``heading`` if one is given."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell(heading)] if heading else []
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in sources]
+    nbformat.write(nb, path)
+    return Path(path)
+
+
+# ---- a torch hub cache with random weights ---------------------------------------------------------
 
 def write_random_weights(torch_home, names, seed: int = 0) -> list:
     """Write random state dicts for ``names`` into ``torch_home/hub/checkpoints``; returns the paths."""

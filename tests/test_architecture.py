@@ -10,10 +10,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "course_lib"
 LAYERS = {   # rank: higher may import lower; a module not listed is a technique
     "base": (0, {"config", "i18n", "assets", "images", "samples", "generated_art", "hooks", "progress",
-                 "live_output", "efficientnet_lite", "models", "style_checks"}),
+                 "live_output", "efficientnet_lite", "course_model", "models", "style_checks"}),
     "display": (1, {"display"}),
     "techniques": (2, set()),
-    "course": (3, {"checker", "exercises", "grade", "grade_sandbox", "grade_worker", "grade_wire", "grade_report"}),
+    "course": (3, {"checker", "exercises", "grade", "grade_checks", "grade_session", "grade_sandbox", "grade_worker",
+                "grade_wire", "grade_report"}),
     "programs": (4, {"fetch", "doctor", "notebook_runner"}),
     "package": (5, {"__init__"}),    # the public names (course_lib.grad_cam, ...), re-exported from any layer
 }

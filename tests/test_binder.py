@@ -24,6 +24,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from tools import choose_torch
+
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -79,9 +81,6 @@ def test_binder_takes_cpu_only_torch_at_the_versions_run_sh_installs():
     binder, options = binder_requirements()
     assert f"--extra-index-url {CPU_INDEX}" in options, "torch must come from the CPU-only index (Binder has no GPU)"
     assert "tools/choose_torch.py" in (ROOT / "run.sh").read_text(), "run.sh installs what choose_torch.py picks"
-    spec = importlib.util.spec_from_file_location("choose_torch", ROOT / "tools" / "choose_torch.py")
-    choose_torch = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(choose_torch)
     run_pins = {canonicalize_name(Requirement(r).name): pinned_version(Requirement(r)) for r in choose_torch.TORCH_PINS}
     for name in ("torch", "torchvision"):
         version = pinned_version(binder[name])

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 from course_lib import fetch
+from tests.support import UNREACHABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"
-UNREACHABLE = "http://127.0.0.1:9"
 
 
 def fetch_step():

@@ -139,6 +139,11 @@ def test_top_patches_over_a_small_pool(model):
     patches = dc.top_patches(model, "block2", 5, (images, labels), config)
     values = [p.value for p in patches]
     assert len(patches) == 3 and values == sorted(values, reverse=True)
+    with torch.no_grad():
+        a = model.features(model.to_input(images), ["block2"])["block2"][:, 5]       # [12, h, w]
+    expected = a.flatten(1).amax(1).topk(3)                                         # the strongest unit per image
+    assert values == pytest.approx(expected.values.tolist(), rel=1e-4)
+    assert [p.label for p in patches] == [labels[i] for i in expected.indices.tolist()]
     assert all(p.image.size == p.projection.size for p in patches)
     with pytest.raises(ValueError, match="out of range"):
         dc.top_patches(model, "block2", 999, (images, labels), config)
@@ -186,3 +191,5 @@ def test_averaged_projection_bounds_the_images_per_pass(model, monkeypatch):
     monkeypatch.setattr(model, "features", lambda X, layers: sizes.append(len(X)) or features(X, layers))
     R = dc.project(model, x, "block2", 0, "max", "guided", samples=4, shift=2, batch=4)
     assert R.shape == x.shape and max(sizes) <= 4, sizes
+    at_once = dc.project(model, x, "block2", 0, "max", "guided", samples=4, shift=2, batch=12)   # all 12 copies
+    assert max(sizes) == 12 and torch.allclose(R, at_once, atol=1e-5 * at_once.abs().max().item())   # same mean

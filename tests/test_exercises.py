@@ -1,7 +1,6 @@
 """The exercise checkers accept the references and reject plausible wrong answers; the student
 notebooks are the up-to-date stripped solutions and report "not implemented yet" without crashing."""
 import contextlib
-import importlib.util
 import io
 import math
 from pathlib import Path
@@ -13,12 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from course_lib import dream, exercises, hooks, hubel_wiesel, style, transposed
+from tools import make_exercises
 
 matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("make_exercises", ROOT / "tools" / "make_exercises.py")
-make_exercises = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(make_exercises)
 
 RULES = hooks.RELU_BACKWARD_RULES
 

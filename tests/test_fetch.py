@@ -7,9 +7,6 @@ even on a machine that is online.
 """
 import io
 import os
-import threading
-from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -19,8 +16,7 @@ from course_lib import fetch, samples
 from course_lib.fetch import FetchError
 from course_lib.images import ImageError
 from course_lib.samples import sample_image
-
-UNREACHABLE = "http://127.0.0.1:9"   # discard port, nothing listens: every request is refused at once
+from tests.support import UNREACHABLE, QuietHandler, loopback_server
 
 
 def jpeg(w=64, h=48):
@@ -30,7 +26,7 @@ def jpeg(w=64, h=48):
     return buffer.getvalue()
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     body = b""
     mode = "ok"            # "ok", "short" (promises more than it sends), "no-range"
     requests = []
@@ -49,17 +45,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(rest)
 
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture
 def server():
     handler = type("H", (Handler,), {"requests": []})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield handler, f"http://127.0.0.1:{httpd.server_port}/file"
-    httpd.shutdown()
+    with loopback_server(handler) as base:
+        yield handler, base + "/file"
 
 
 @pytest.fixture

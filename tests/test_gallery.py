@@ -2,7 +2,6 @@
 import json
 import os
 import re
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -10,9 +9,10 @@ import nbformat
 import pytest
 from PIL import Image
 
+from tests.support import write_notebook
+from tools import gallery
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tools import gallery  # noqa: E402
 
 WIDGET_CELL = """\
 import ipywidgets as widgets
@@ -24,14 +24,6 @@ out = widgets.Output()
 with out:
     display(Image.new('RGB', (size.value, 20), pick.value))
 display(widgets.VBox([widgets.HBox([size, pick]), out]))"""
-
-
-def notebook(path: Path, *sources):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_markdown_cell("# Tiny widgets")] + [nbformat.v4.new_code_cell(s) for s in sources]
-    nbformat.write(nb, path)
-    return path
 
 
 def tags(page: str) -> list:
@@ -46,8 +38,8 @@ def tags(page: str) -> list:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gallery")
-    ok = notebook(tmp / "01_ok.ipynb", "x = 1", WIDGET_CELL)
-    bad = notebook(tmp / "02_bad.ipynb", "raise ValueError('broken on purpose')")
+    ok = write_notebook(tmp / "01_ok.ipynb", "x = 1", WIDGET_CELL, heading="# Tiny widgets")
+    bad = write_notebook(tmp / "02_bad.ipynb", "raise ValueError('broken on purpose')", heading="# Tiny widgets")
     status = gallery.main(["--quick", "--out", str(tmp / "out"), str(ok), str(bad)])
     return tmp / "out", status
 

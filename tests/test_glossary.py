@@ -6,16 +6,14 @@ reads it and reports, per Russian notebook, the English a student would still se
 terms the glossary forbids, author names in Latin and English words inside formulas (``\\text{or}``).
 ImageNet class names, sample and model names and the glossary's short allow-list may stay English.
 """
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
+from tools import translate
+
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("translate", ROOT / "tools" / "translate.py")
-translate = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(translate)
 
 
 @pytest.mark.parametrize("rel", translate.sources(), ids=str)

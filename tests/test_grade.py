@@ -172,7 +172,7 @@ def test_the_memorised_answer_passes_the_students_own_check():
     exec(MEMORISED_GRAM, namespace)
     with contextlib.redirect_stdout(io.StringIO()):
         assert exercises.check_gram_matrix(namespace["gram_matrix"]) is True
-        assert exercises.check_gram_matrix(namespace["gram_matrix"], seed=grade._task_seed(1, "gram_matrix")) is False
+        assert exercises.check_gram_matrix(namespace["gram_matrix"], seed=grade.task_seed(1, "gram_matrix")) is False
 
 
 def test_exercise_table_matches_the_notebooks_check_cells():

@@ -20,8 +20,10 @@ RU = PACKAGE / "locale" / "ru.json"
 SAME_IN_RUSSIAN = {"(URL)", "DeepDream {name}", "deconvnet", "{name} {where} x{zoom:g}"}   # names, written the same in both languages
 # Modules whose English output is not shown in a notebook: the command-line tools (their --help and
 # progress lines are English like every shell tool of the course) and the test-only assertions of display.
-# grade_wire's errors reach the grader's log (a developer), never a student's cell.
-NOT_SHOWN_IN_NOTEBOOKS = {"fetch.py", "grade.py", "i18n.py", "doctor.py", "notebook_runner.py", "grade_wire.py"}
+# grade's, grade_checks', grade_session's and grade_wire's errors reach the grader's log (a developer), never a
+# student's cell.
+NOT_SHOWN_IN_NOTEBOOKS = {"fetch.py", "grade.py", "grade_checks.py", "grade_session.py", "i18n.py", "doctor.py",
+                          "notebook_runner.py", "grade_wire.py"}
 # Calls that put text in front of the student: figure titles, axis labels, legends, printed lines, widgets.
 SHOWN = {"set_title", "set_xlabel", "set_ylabel", "suptitle", "print", "text", "warn"}
 SHOWN_KEYWORDS = {"title", "xlabel", "ylabel", "label", "suptitle", "description", "titles"}

@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from course_lib.notebook_runner import CellTime, NotebookRunError, run_notebook
+from tests.support import write_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,13 +47,6 @@ display(widgets.VBox([seed, out]))
 redraw()"""
 
 
-def notebook(path: Path, *sources) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
-    nbformat.write(nb, path)
-    return path
-
-
 def widget_outputs(run) -> list:
     state = run.nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     return [m["state"]["outputs"] for m in state.values() if m["model_name"] == "OutputModel"]
@@ -63,7 +56,7 @@ def test_plain_output_widgets_do_not_stall_the_runner(tmp_path):
     """ipywidgets.Output filled through the front end's capture (what a browser does)."""
     cell = FIGURE_CELL.format(output="widgets.Output()")
     closed = "preview = widgets.IntSlider(description='preview')\ndisplay(preview)\npreview.close()"
-    run = run_notebook(notebook(tmp_path / "plain.ipynb", FIGURE_SETUP, cell, cell, cell, closed), quick=False,
+    run = run_notebook(write_notebook(tmp_path / "plain.ipynb", FIGURE_SETUP, cell, cell, cell, closed), quick=False,
                        timeout=60, store_widget_state=True)
     for c in run.cells:
         assert c.problem() is None and c.wall_s < 30, c       # the hang waited the whole 60 s
@@ -77,7 +70,7 @@ def test_live_output_is_filled_by_the_kernel_in_the_cell_run(tmp_path):
     """LiveOutput: no echo at all, so plain nbclient (nbconvert, papermill) cannot stall on it."""
     cell = FIGURE_CELL.format(output="LiveOutput()")
     setup = FIGURE_SETUP + "from course_lib.display import LiveOutput\n"
-    run = run_notebook(notebook(tmp_path / "live.ipynb", setup, cell, cell), quick=False, timeout=60,
+    run = run_notebook(write_notebook(tmp_path / "live.ipynb", setup, cell, cell), quick=False, timeout=60,
                        store_widget_state=True)
     outputs = widget_outputs(run)
     assert [len(o) for o in outputs] == [1, 1]
@@ -91,7 +84,7 @@ def test_live_output_keeps_print_order_clears_and_shows_errors(tmp_path):
              "out.clear_output(wait=True)\nwith out:\n    print('after clear')",
              "with out:\n    raise ValueError('shown, not raised')\nprint('cell went on')",
              "texts = [o.get('text', o.get('data', {}).get('text/html', o.get('evalue'))) for o in out.outputs]\nprint(texts)"]
-    run = run_notebook(notebook(tmp_path / "order.ipynb", *cells), quick=True, env={"COURSE_LIB_TESTING": "0"})
+    run = run_notebook(write_notebook(tmp_path / "order.ipynb", *cells), quick=True, env={"COURSE_LIB_TESTING": "0"})
     assert "cell went on" in run.text()
     assert "['after clear\\n', 'shown, not raised']" in run.text(), run.text()
 
@@ -100,11 +93,11 @@ def test_under_test_an_error_inside_live_output_fails_the_cell(tmp_path):
     cells = ["from course_lib.live_output import LiveOutput\nout = LiveOutput()",
              "with out:\n    raise ValueError('broken callback')"]
     with pytest.raises(NotebookRunError, match=r"broken.ipynb cell 1: ValueError: broken callback"):
-        run_notebook(notebook(tmp_path / "broken.ipynb", *cells), quick=True, env={"COURSE_LIB_TESTING": "1"})
+        run_notebook(write_notebook(tmp_path / "broken.ipynb", *cells), quick=True, env={"COURSE_LIB_TESTING": "1"})
 
 
 def test_errors_and_timeouts_name_the_notebook_and_the_cell(tmp_path):
-    path = notebook(tmp_path / "05_slow.ipynb", "x = 1", "import time\ntime.sleep(60)")
+    path = write_notebook(tmp_path / "05_slow.ipynb", "x = 1", "import time\ntime.sleep(60)")
     start = time.perf_counter()
     run = run_notebook(path, quick=True, timeout=2, check=False)
     assert time.perf_counter() - start < 40
@@ -120,7 +113,7 @@ def test_a_stalled_cell_is_an_error():
 
 def test_the_kernel_gets_quick_mode_and_this_checkout(tmp_path):
     code = "import os, course_lib, course_lib.config as c\nprint(c.QUICK, c.SMALL, os.path.dirname(course_lib.__file__))"
-    path = notebook(tmp_path / "mode.ipynb", code)
+    path = write_notebook(tmp_path / "mode.ipynb", code)
     assert run_notebook(path, quick=True).text().split() == ["True", "True", str(ROOT / "course_lib")]
     assert run_notebook(path, quick=False).text().split()[:2] == ["False", "False"]
     small = run_notebook(path, quick=False, env={"COURSE_LIB_SMALL": "1"}).text().split()
@@ -144,8 +137,8 @@ def test_nothing_but_the_runner_builds_a_notebook_client():
 
 
 def test_command_line_prints_a_row_per_notebook(tmp_path):
-    ok = notebook(tmp_path / "ok.ipynb", "x = 1")
-    bad = notebook(tmp_path / "bad.ipynb", "raise KeyError('k')")
+    ok = write_notebook(tmp_path / "ok.ipynb", "x = 1")
+    bad = write_notebook(tmp_path / "bad.ipynb", "raise KeyError('k')")
     out = subprocess.run([sys.executable, "-m", "course_lib.notebook_runner", "--quick", str(ok), str(bad)],
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 1

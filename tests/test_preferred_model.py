@@ -4,8 +4,6 @@ A temporary TORCH_HOME holds random weights under torchvision's file names (what
 ``./run.sh fetch`` leaves there, minus the training), so every path runs without a network:
 the library's choice, the techniques on the classic nets, and the notebooks themselves.
 """
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,10 +14,9 @@ from course_lib.hooks import hook_count
 from course_lib.models import cached_models, cached_weights_path, load_model, model_choices, preferred_model
 from course_lib.notebook_runner import run_notebook as run
 from course_lib.style import transfer
+from tests.support import write_random_weights
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.support import write_random_weights  # noqa: E402
 
 NOTEBOOK_NETS = {"01_filters_hubel_wiesel": "alexnet", "03_deconvnet": "alexnet", "05_saliency": "vgg16",
                  "06_artistic_style": "vgg19"}
@@ -93,12 +90,17 @@ def test_deconvnet_top_patches_with_switches_on_alexnet_and_vgg16():
         assert hook_count(net.net) == 0
 
 
-def test_saliency_runs_on_vgg16():
+def test_saliency_on_vgg16_is_pytorchs_gradient_of_the_class_score():
     torch.manual_seed(0)
     vgg = load_model("vgg16", device="cpu", pretrained=False)
     x = torch.randn(1, 3, 64, 64)
     maps = saliency.compare(vgg, x, 3)
-    assert set(maps) == set(saliency.METHODS) and all(m.shape[-2:] == (64, 64) for m in maps.values())
+    assert set(maps) == set(saliency.METHODS) and all(m.shape == x.shape for m in maps.values())
+    I = x.clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(vgg.net(I)[0, 3], I)                  # w = dS_3/dI, PyTorch's own
+    scale = gradient.abs().max().item()
+    assert scale > 0 and torch.allclose(maps["gradient"], gradient, atol=1e-5 * scale)
+    assert not torch.allclose(maps["guided"], gradient, atol=1e-2 * scale)   # another ReLU rule, another map
     assert hook_count(vgg.net) == 0
 
 

@@ -2,7 +2,6 @@
 
 The notebook test proves it end to end: nbval, given a notebook whose widget callback raises, fails.
 """
-import json
 import os
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import pytest
 
 from course_lib.display import expected_error, readable_errors
 from course_lib.images import ImageError, load_image
+from tests.support import write_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,21 +104,12 @@ on_change()
 """
 
 
-def notebook(path, *cells):
-    path.write_text(json.dumps({
-        "cells": [{"cell_type": "code", "execution_count": None, "id": f"c{i}", "metadata": {}, "outputs": [],
-                   "source": source} for i, source in enumerate(cells)],
-        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
-        "nbformat": 4, "nbformat_minor": 5}))
-    return path
-
-
 def test_nbval_fails_a_notebook_whose_widget_callback_raises(tmp_path):
-    broken = notebook(tmp_path / "broken.ipynb", CALLBACK.format(body='raise RuntimeError("show_filters is broken")'))
-    demo = notebook(tmp_path / "demo.ipynb",
+    broken = write_notebook(tmp_path / "broken.ipynb", CALLBACK.format(body='raise RuntimeError("show_filters is broken")'))
+    demo = write_notebook(tmp_path / "demo.ipynb",
                     CALLBACK.format(body='if picker.value > 31: raise ValueError("channel out of range")'),
                     'with expected_error(ValueError, match="out of range"):\n    picker.value = 32\npicker.value = 0')
-    silent = notebook(tmp_path / "silent.ipynb", CALLBACK.format(body="pass"),
+    silent = write_notebook(tmp_path / "silent.ipynb", CALLBACK.format(body="pass"),
                       "with expected_error(ValueError):\n    picker.value = 5")
     env = {**os.environ, "COURSE_LIB_TESTING": "1", "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
     result = subprocess.run(

@@ -1,6 +1,5 @@
 """The student release (tools/make_release.py): no solution anywhere, and the exercises still run
 and check there, with the release's own course_lib."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -10,11 +9,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tools import make_release
+
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "notebooks" / "exercises" / "solutions"
-spec = importlib.util.spec_from_file_location("make_release", ROOT / "tools" / "make_release.py")
-make_release = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(make_release)
 TODO = "raise NotImplementedError  # TODO: your code here"
 
 

@@ -2,24 +2,21 @@
 (a fake /proc/driver/nvidia, a fake nvidia-smi on PATH), the CPU index answering or not (a loopback
 server, a closed port, a server that never answers), macOS and Windows. Nothing leaves localhost.
 """
-import http.server
-import importlib.util
 import os
 import platform
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 
+from tests.support import QuietHandler, loopback_server
+from tools import choose_torch
+
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("choose_torch", ROOT / "tools" / "choose_torch.py")
-choose_torch = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(choose_torch)
 
 PINS = list(choose_torch.TORCH_PINS)
 on_linux = pytest.mark.skipif(platform.system() != "Linux", reason="the probes read Linux's /proc and PATH")
@@ -124,24 +121,18 @@ def test_no_gpu_when_nvidia_smi_fails_or_is_absent(tmp_path):
 
 # ---- the index probe, on loopback ------------------------------------------------------------------
 
-class Index(http.server.BaseHTTPRequestHandler):
+class Index(QuietHandler):
     def do_GET(self):
         found = self.path == "/whl/cpu/torch/"
         self.send_response(200 if found else 404)
         self.end_headers()
         self.wfile.write(b"<a href='torch-2.14.1+cpu-cp311-cp311-manylinux_2_28_x86_64.whl'></a>" if found else b"")
 
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture
 def index_url():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Index)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/whl/cpu"
-    server.shutdown()
-    server.server_close()
+    with loopback_server(Index) as base:
+        yield base + "/whl/cpu"
 
 
 @pytest.fixture

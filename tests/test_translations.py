@@ -6,17 +6,15 @@ the committed notebooks/ru/ differ from what ``tools/translate.py build`` makes,
 translated code cell is not the same code as the English one (only strings and comments differ).
 """
 import ast
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
 
+from tools import translate
+
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("translate", ROOT / "tools" / "translate.py")
-translate = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(translate)
 
 SOURCES = translate.sources()
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")

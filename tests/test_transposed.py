@@ -115,7 +115,15 @@ def test_checkerboard_only_when_kernel_not_divisible_by_stride():
     torch.testing.assert_close(resized, torch.ones_like(resized))
 
 
-def test_show_checkerboard_runs_on_a_photo():
-    fig = show_checkerboard(torch.rand(1, 3, 20, 24), 3, 2)
-    assert len(fig.axes) == 6
+def test_show_checkerboard_shows_both_upsamplings_of_the_constant_and_the_photo():
+    photo = torch.rand(1, 3, 20, 24, generator=torch.Generator().manual_seed(0))
+    ones = torch.ones(1, 1, 8, 8)
+    fig = show_checkerboard(photo, 3, 2, crop=10)
+    shown = [torch.as_tensor(ax.images[0].get_array().data) for ax in fig.axes]   # rows: transposed, resize + conv
     plt.close(fig)
+    assert len(shown) == 6
+    for row, up in enumerate((upsample_transposed, upsample_resize_conv)):
+        big = up(photo, 3, 2).clamp(0, 1)[0].permute(1, 2, 0)                     # [H', W', 3]
+        torch.testing.assert_close(shown[3 * row], up(ones, 3, 2)[0, 0])
+        torch.testing.assert_close(shown[3 * row + 1], big)
+        torch.testing.assert_close(shown[3 * row + 2], big[:10, :10])
