@@ -4,7 +4,8 @@
 
 Runs each notebook headless in quick mode (``course_lib.notebook_runner``) with one extra first
 cell that records every text matplotlib draws — titles, axis labels, legends, annotations, tick
-labels — with the cell that drew it. ``tools/translate.py lint`` reads the notebook's code; this
+labels — with the cell that drew it (a figure drawn later, by a widget callback or a figure object
+shown afterwards, is reported at the cell running then). ``tools/translate.py lint`` reads the notebook's code; this
 reads what the code *made*, so it also sees labels built at run time (``f"{name}: {method}"`` from
 a dictionary key, a library's ``ax.set_title``).
 
