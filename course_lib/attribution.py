@@ -164,8 +164,10 @@ def colour_image(w: torch.Tensor, percentile: float = 99.5) -> torch.Tensor:
 
 
 def method_title(method: str) -> str:
-    """The name of a backward rule as a figure shows it."""
-    return {"gradient": tr("gradient"), "guided": tr("guided"), "deconvnet": tr("deconvnet")}.get(method, method)
+    """The name of an attribution method (a backward rule, or a ``which_map`` method) as a figure shows it."""
+    return {"gradient": tr("gradient"), "guided": tr("guided"), "deconvnet": tr("deconvnet"), "smoothgrad": "SmoothGrad",
+            "occlusion": tr("occlusion"), "grad_cam": "Grad-CAM", "guided_grad_cam": "Guided Grad-CAM",
+            "integrated_gradients": tr("integrated gradients")}.get(method, method)
 
 
 def averaging_note(samples: int = 1, shift: int = SHIFT, noise: float = 0.0, **_) -> str:

@@ -37,7 +37,7 @@ from .display import show_images
 from .hooks import RELU_BACKWARD_RULES
 from .images import image_to_tensor, tensor_to_image
 from .models import check_name
-from .i18n import tr
+from .i18n import number, tr
 from .samples import list_samples, sample_image
 
 
@@ -308,7 +308,7 @@ def show_top_patches(patches: list, title: str = ""):
     """Projections (top row) above their image patches (bottom row), strongest first."""
     k = len(patches)
     return show_images([p.projection for p in patches] + [p.image for p in patches],
-                       titles=[f"{p.value:.2f}" for p in patches] + [p.label for p in patches],
+                       titles=[number(p.value, ".2f") for p in patches] + [p.label for p in patches],
                        ncols=k, size=2.0, suptitle=title)
 
 

@@ -9,9 +9,15 @@ without a translation is shown in English (tests check that every msgid has one)
 A number before a noun takes the noun's plural form: ``trn("{n} step", "{n} steps", n)``. The
 catalogue gives such a msgid (the English singular) a list of forms, as gettext's ``ngettext``
 does; Russian has three (1 шаг, 2 шага, 5 шагов), chosen by ``PLURAL_RULES``.
+
+Numbers filled into a message are written the language's way: ``tr("spread {s:.2f}", s=0.5)`` is
+``разброс 0,50`` in Russian (decimal comma; a space, not a comma, between thousands). Only number
+values change; a number already turned into a string (a value the student types in code) is left alone.
 """
 import json
+import numbers
 import os
+import string
 from functools import lru_cache
 from pathlib import Path
 
@@ -46,12 +52,33 @@ def russian_plural(n: int) -> int:
 
 
 PLURAL_RULES = {"en": lambda n: 0 if n == 1 else 1, "ru": russian_plural}
+DECIMAL_COMMA = {"ru"}        # languages that write 0,5 and 12 345
+
+
+def number(value, spec: str = "") -> str:
+    """``format(value, spec)`` written the user's way: ``number(0.5, ".2f")`` is ``0,50`` in Russian."""
+    text = format(value, spec)
+    if language() in DECIMAL_COMMA:
+        text = text.replace(",", "\u00a0").replace(".", ",")
+    return text
+
+
+class _Formatter(string.Formatter):
+    """``str.format`` that writes number fields with ``number``."""
+
+    def format_field(self, value, spec):
+        is_number = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                     or getattr(value, "ndim", None) == 0 and hasattr(value, "item"))   # a 0-d tensor or array
+        return number(value, spec) if is_number else super().format_field(value, spec)
+
+
+_FORMATTER = _Formatter()
 
 
 def tr(msgid: str, **values) -> str:
     """``msgid`` in the user's language, with ``{name}`` fields filled from ``values``."""
     text = catalogue(language()).get(msgid, msgid)
-    return text.format(**values) if values else text
+    return _FORMATTER.format(text, **values) if values else text
 
 
 def trn(singular: str, plural: str, n, **values) -> str:
@@ -67,4 +94,4 @@ def trn(singular: str, plural: str, n, **values) -> str:
         text = forms[min(rule(n), len(forms) - 1)]
     else:
         text = singular if PLURAL_RULES["en"](n) == 0 else plural
-    return text.format(**values)
+    return _FORMATTER.format(text, **values)

@@ -24,12 +24,12 @@ import torchvision.transforms.functional as TF
 
 from .config import lecture_or_quick
 from .grad_cam import grad_cam, guided_grad_cam
-from .i18n import tr
+from .i18n import number, tr
 from .samples import image_tensor
 from .integrated_gradients import integrated_gradients
 from .models import CourseModel, course_model
 from .occlusion import occlusion_map
-from .saliency import evaluating, saliency, saliency_map
+from .saliency import evaluating, method_title, saliency, saliency_map
 from .sanity import randomised_copies, weight_groups
 
 METHODS = ("gradient", "deconvnet", "guided", "smoothgrad", "occlusion", "grad_cam", "guided_grad_cam",
@@ -207,7 +207,8 @@ def plot(result):
     for ax, kind in zip(axes, ("deletion", "insertion")):
         for (method, k, *judged), values in result["curves"].items():
             if k == kind and not judged:
-                ax.plot(torch.linspace(0, 100, len(values)), values, label=f"{method} ({area(values):.2f})")
+                ax.plot(torch.linspace(0, 100, len(values)), values,
+                        label=f"{method_title(method)} ({number(area(values), '.2f')})")
         ax.set_xlabel(tr("% of the pixels deleted") if kind == "deletion" else tr("% of the pixels inserted"))
         ax.set_title(tr("deletion: low is faithful") if kind == "deletion" else tr("insertion: high is faithful"))
         ax.legend(fontsize=7)

@@ -16,12 +16,27 @@ from tools import translate
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# Their catalogues are being edited by others as issue 28 lands (0.5 and 1.5 in the prose of 01 and 06);
+# remove a name once `python tools/translate.py lint NOTEBOOK` reports decimal 0 for it.
+DECIMAL_POINT_PENDING = {"01_filters_hubel_wiesel.ipynb", "06_artistic_style.ipynb"}
+
+
 @pytest.mark.parametrize("rel", translate.sources(), ids=str)
 def test_a_russian_notebook_shows_no_english_and_follows_the_glossary(rel):
     report = translate.lint_notebook(rel)
-    problems = [f"{kind} in cell {cell}: {item}" for kind, items in report.items() for cell, item in items]
+    problems = [f"{kind} in cell {cell}: {item}" for kind, items in report.items() for cell, item in items
+                if kind != "decimal"]
     assert not problems, (f"{rel}:\n  " + "\n  ".join(problems) + "\nsee `python tools/translate.py lint`; "
                           "translate with `translate.py set NOTEBOOK CELL --code 'FRAGMENT'`, terms: translations/ru/GLOSSARY.md")
+
+
+@pytest.mark.parametrize("rel", [pytest.param(rel, marks=pytest.mark.xfail(
+    str(rel) in DECIMAL_POINT_PENDING, reason="catalogue edited by another engineer now", strict=False))
+    for rel in translate.sources()], ids=str)
+def test_russian_prose_writes_the_decimal_comma(rel):
+    """0,5 in the text and 0{,}5 in formulas (GLOSSARY.md); code between backticks keeps its 0.5."""
+    found = translate.lint_notebook(rel)["decimal"]
+    assert not found, f"{rel}: write these with a decimal comma: {found}"
 
 
 def test_the_glossary_has_its_tables():
@@ -47,6 +62,11 @@ def test_lint_finds_what_it_should():
     assert translate.latin_names("Ulyanov и соавторы; *Instance Normalization* (Ulyanov)") == [("Ulyanov", "Ульянов")]
     assert translate.latin_names("Слайд «Модель Hubel & Weisel»: Хьюбел и Визель") == []
     assert translate.english_formula_words(r"$a \text{ if } b$, $x \text{или} y$") == [" if "]
+    assert translate.decimal_points("доля 0.5, $\\sigma = 0.15$; `noise=0.15`, torch 2.14.1, §4.2, [ссылка](a/0.5.html)") == [
+        "0.5", "0.15"]
+    assert translate.decimal_points("доля 0,5, $\\sigma = 0{,}15$, 1.x") == []
+    assert translate.latin_names("**Визуализация** (Simonyan, *Deep Inside\nNetworks*); * **SmoothGrad** (Smilkov)") == [
+        ("Simonyan", "Симонян"), ("Smilkov", "Смилков")]
 
 
 def test_library_messages_follow_the_glossary():

@@ -166,3 +166,51 @@ def test_what_course_lib_shows_goes_through_tr():
     """Figure titles, labels, printed lines and error messages are tr(...) calls, so the Russian edition shows Russian."""
     left = english_shown_literals()
     assert not left, "wrap these in tr(...) and translate them in course_lib/locale/ru.json:\n" + "\n".join(left)
+
+
+def test_numbers_in_a_message_are_written_the_russian_way(monkeypatch):
+    """Russian writes 0,5 and 12 345: tr formats number fields so; strings (a value typed in code) stay as they are."""
+    import numpy as np
+    import torch
+
+    spread = "{name}: constant input\nspread {spread:.2f}"
+    monkeypatch.setenv("COURSE_LIB_LANG", "ru")
+    assert tr(spread, name="x", spread=0.5).endswith("разброс 0,50")
+    assert tr(spread, name="x", spread=torch.tensor(0.25)).endswith("разброс 0,25")       # a 0-d tensor
+    assert tr(spread, name="x", spread=np.float32(0.125)).endswith("разброс 0,12")
+    assert tr("{message} ({size:,} bytes received)", message="m", size=1234567) == "m (получено байт: 1\u00a0234\u00a0567)"
+    assert tr(spread, name="0.5", spread=1).endswith("0.5: постоянный вход\nразброс 1,00")  # a string keeps its point
+    assert trn("{n} step", "{n} steps", 2.5).startswith("2,5")
+    assert i18n.number(0.5, ".1f") == "0,5" and i18n.number(3) == "3"
+    monkeypatch.setenv("COURSE_LIB_LANG", "en")
+    assert tr(spread, name="x", spread=0.5).endswith("spread 0.50")
+    assert i18n.number(1234.5, ",.1f") == "1,234.5"
+
+
+def russian_jupyterlab_catalogue() -> dict:
+    """The message catalogue of the JupyterLab Russian language pack ({msgid: [translation]}), if installed."""
+    import importlib.util
+    spec = importlib.util.find_spec("jupyterlab_language_pack_ru_RU")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("jupyterlab-language-pack-ru-RU is not installed")
+    path = Path(list(spec.submodule_search_locations)[0]) / "locale" / "ru_RU" / "LC_MESSAGES" / "jupyterlab.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def menu_label(catalogue: dict, english: str) -> str:
+    """A menu or menu item's Russian label: JupyterLab's ``menu`` context first (gettext's msgctxt, joined by \\x04)."""
+    entry = catalogue.get("menu\x04" + english) or catalogue.get(english)
+    assert entry, f"JupyterLab's Russian catalogue has no {english!r}"
+    return entry[0] if isinstance(entry, list) else entry
+
+
+def test_menu_paths_in_russian_messages_are_the_russian_jupyterlab_menus():
+    """A message pointing to "Edit > Clear Outputs of All Cells" names the menus the Russian interface shows."""
+    jupyterlab = russian_jupyterlab_catalogue()
+    catalogue = json.loads(RU.read_text(encoding="utf-8"))
+    paths = {msgid: re.search(r"\(([A-Z][\w ]+(?: > [A-Z][\w ]+)+)\)", msgid) for msgid in catalogue}
+    paths = {msgid: m[1].split(" > ") for msgid, m in paths.items() if m}
+    assert paths, "no message names a menu path any more: is this test still needed?"
+    for msgid, items in paths.items():
+        russian = "«" + " → ".join(menu_label(jupyterlab, item) for item in items) + "»"
+        assert russian in catalogue[msgid], f"{msgid!r}: the Russian message should name the menu path {russian}"

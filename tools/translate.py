@@ -24,7 +24,8 @@ Usage (from the repository root):
     python tools/translate.py set NOTEBOOK CELL_ID [FILE]   # one cell's translation (stdin if no FILE)
     python tools/translate.py build             # (re)write notebooks/ru/
     python tools/translate.py build --check     # exit 1 if notebooks/ru/ is out of date
-    python tools/translate.py lint [NOTEBOOK]   # English still shown, terms translations/ru/GLOSSARY.md forbids
+    python tools/translate.py lint [NOTEBOOK]   # English still shown, terms translations/ru/GLOSSARY.md forbids,
+                                                # decimal points (Russian writes 0,5; 0{,}5 in formulas)
 
 NOTEBOOK is a path relative to notebooks/ with or without ``.ipynb`` (``00_tour``,
 ``exercises/02_relu_rules``).
@@ -483,8 +484,9 @@ def forbidden_terms(text: str, terms=None) -> list:
 def latin_names(text: str, names=None) -> list:
     """[(latin, russian)]: author names the glossary writes in Russian, found in Latin."""
     names = glossary()["names"] if names is None else names
-    # code, links, *paper titles*, «slide titles» (quoted as the slides write them)
-    plain = re.sub(r"`[^`]*`|\]\([^)]*\)|https?://\S+|\*[^*\n]+\*|«[^»]*»", " ", text)
+    # code, links, *paper titles* (a title may wrap; bold and list bullets are not italics), «slide titles»
+    plain = re.sub(r"^\s*[*-]\s", " ", text.replace("**", ""), flags=re.M)
+    plain = re.sub(r"`[^`]*`|\]\([^)]*\)|https?://\S+|\*[^*]+\*|«[^»]*»", " ", plain)
     return [(latin, russian) for latin, russian in names if re.search(r"\b" + re.escape(latin) + r"\b", plain)]
 
 
@@ -494,11 +496,23 @@ def english_formula_words(text: str) -> list:
             if re.search(r"[a-z]{2,}", w) and not CYRILLIC.search(w)]
 
 
+DECIMAL_POINT = re.compile(r"(?<![\w.,§])\d+\.\d+(?![\w.])")   # 0.5, not 2.14.1 (a version) or x.5
+
+
+def decimal_points(text: str) -> list:
+    """Numbers written with a decimal point in a Russian text: ``0,5`` in prose, ``0{,}5`` in formulas.
+
+    Code (between backticks or in a fenced block), links and URLs keep the point, as code does.
+    """
+    plain = re.sub(r"```.*?```|`[^`]*`|\]\([^)]*\)|https?://\S+|<[^>]*>", " ", text, flags=re.S)
+    return DECIMAL_POINT.findall(plain)
+
+
 def lint_notebook(rel: Path, nb=None) -> dict:
     """What the Russian edition of one notebook still shows in English, and the glossary's forbidden terms."""
     nb = nb if nb is not None else russian_notebook(rel)
     allowed, tables = _allowed_text(), glossary()
-    report = {"english": [], "terms": [], "names": [], "formulas": []}
+    report = {"english": [], "terms": [], "names": [], "formulas": [], "decimal": []}
     for cell in nb.cells:
         if cell.cell_type == "code":
             if cell.id == LANG_CELL_ID:
@@ -510,6 +524,7 @@ def lint_notebook(rel: Path, nb=None) -> dict:
             report["terms"] += [(cell.id, t) for t in forbidden_terms(cell.source, tables["terms"])]
             report["names"] += [(cell.id, n) for n in latin_names(cell.source, tables["names"])]
             report["formulas"] += [(cell.id, w) for w in english_formula_words(cell.source)]
+            report["decimal"] += [(cell.id, n) for n in decimal_points(cell.source)]
     return report
 
 
