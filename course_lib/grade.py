@@ -43,7 +43,7 @@ from pathlib import Path
 
 import torch
 
-from . import exercises, grade_report, grade_sandbox, grade_wire
+from . import exercises, exercises_attribution, grade_report, grade_sandbox, grade_wire
 from .i18n import tr
 
 # notebook -> the task functions it asks for; each is checked by exercises.check_<name>, 1 point
@@ -55,6 +55,7 @@ EXERCISES = {
     "05_content_loss.ipynb": ("content_layer_loss",),
     "06_style_loss.ipynb": ("gram_matrix", "style_layer_loss", "style_layer_grad"),
     "07_tv_loss.ipynb": ("tv_loss",),
+    "08_grad_cam_and_ig.ipynb": ("grad_cam_weights", "grad_cam_map", "integrated_gradients"),
 }
 DEMO_GATES = ("if recheck(", "if ok_")      # cells that only show pictures: not run while grading
 CHECK_CELL = re.compile(r"\s*ok_\w+\s*=\s*check_\w+\(\w+\)\s*")  # the notebook's own checks: the grader runs its own
@@ -164,6 +165,8 @@ class _Session:
 def _wire_argument(value):
     if isinstance(value, exercises._Neuron):
         return {"kind": "neuron", "weight": value.weight, "c": value.c}
+    if isinstance(value, exercises_attribution._SmoothFunction):
+        return {"kind": "smooth_function", "shape": list(value.shape), "W": value.W, "b": value.b, "w": value.w}
     if isinstance(value, tuple):
         return {"kind": "tuple", "items": [_wire_argument(v) for v in value]}
     return value
