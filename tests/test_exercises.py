@@ -177,6 +177,16 @@ def test_integrated_gradients_check_verifies_completeness_by_itself(monkeypatch)
     monkeypatch.setattr(exercises_attribution, "path_integral", wrong)
     ok, text = run(exercises.check_integrated_gradients, wrong)
     assert ok is False and "FAIL  integrated_gradients: the completeness error" in text, text
+    # off by 5e-4 in the sum whatever m is: within the tolerance at m = 64, but the error does not fall
+    offset = lambda F, x, x0, m: path_integral(F, x, x0, m) + 5e-4 / x.numel()  # noqa: E731
+    monkeypatch.setattr(exercises_attribution, "path_integral", offset)
+    ok, text = run(exercises.check_integrated_gradients, offset)
+    assert ok is False and "does not fall to 0" in text and "5.0e-04 (m = 64)" in text, text
+    # an error that falls, but only like 0.1 / sqrt(m): still over 1e-2 at m = 64
+    slow = lambda F, x, x0, m: path_integral(F, x, x0, m) + 0.1 / m ** 0.5 / x.numel()  # noqa: E731
+    monkeypatch.setattr(exercises_attribution, "path_integral", slow)
+    ok, text = run(exercises.check_integrated_gradients, slow)
+    assert ok is False and "does not fall to 0" in text and "e-02 (m = 64)" in text, text
     monkeypatch.undo()
     ok, text = run(exercises.check_integrated_gradients, path_integral)
     errors = [float(e) for e in re.findall(r"([0-9.e+-]+) \(m = \d+\)", text)]           # m = 2, 3, 4, 64
