@@ -65,7 +65,9 @@ def check_grad_cam_map(grad_cam_map, seed=0) -> bool:
 # --- integrated gradients (Sundararajan et al. 2017; notebook 05b) ---
 
 class _SmoothFunction:
-    """A hidden test function F(x) = sigmoid(w · tanh(W x + b)) in (0, 1), like a class probability; [n, *shape] -> [n]."""
+    """A hidden test function F(x) = sigmoid(w · tanh(W x + b)) in (0, 1), like a class probability.
+
+    [n, *shape] -> [n]: one value per point of a batch."""
 
     def __init__(self, seed, shape, hidden=8):
         generator = torch.Generator().manual_seed(seed)
@@ -111,7 +113,7 @@ def completeness_errors(integrated_gradients, F, x, baseline) -> dict:
 
 
 def check_integrated_gradients(integrated_gradients, seed=0) -> bool:
-    """integrated_gradients(F, x, baseline, steps): the midpoint sum of IG, then completeness (Sundararajan et al. 2017)."""
+    """integrated_gradients(F, x, baseline, steps): the midpoint sum, then completeness (Sundararajan et al. 2017)."""
     name = "integrated_gradients"
     cases = _ig_cases(seed)
     if not check(integrated_gradients, path_integral, cases, name=name):
@@ -124,7 +126,9 @@ def check_integrated_gradients(integrated_gradients, seed=0) -> bool:
         return False
     table = ", ".join(f"{errors[m]:.1e} (m = {m})" for m in COMPLETENESS_STEPS)
     large = COMPLETENESS_STEPS[-1]
-    if not (errors[large] <= COMPLETENESS_TOLERANCE and errors[large] < max(errors[m] for m in COMPLETENESS_STEPS[:-1]) / 4):
+    small = errors[large] <= COMPLETENESS_TOLERANCE
+    falls = errors[large] < max(errors[m] for m in COMPLETENESS_STEPS[:-1]) / 4   # the midpoint rule: ~1/m^2
+    if not (small and falls):
         print(tr("FAIL  {name}: the completeness error |sum IG - (F(x) - F(x'))| does not fall to 0 as the steps "
                  "grow: {table}", name=name, table=table))
         return False
