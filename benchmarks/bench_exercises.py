@@ -1,5 +1,5 @@
 """Exercise rows: how long a student waits for a check (all checkers, run on the references), and
-how long the lecturer waits per graded submission (``course_lib.grade``, one student's 7 notebooks)."""
+how long the lecturer waits per graded submission (``course_lib.grade``, one student's 8 notebooks)."""
 import contextlib
 import io
 import tempfile
@@ -9,6 +9,8 @@ import nbformat
 
 from benchmarks.harness import Bench, Ratio
 from course_lib import dream, exercises, hooks, hubel_wiesel, style, transposed
+from course_lib.grad_cam import grad_cam_map, grad_cam_weights
+from course_lib.integrated_gradients import path_integral
 
 REFERENCES = [
     (exercises.check_tuning_curve, exercises.reference_tuning_curve),
@@ -23,7 +25,11 @@ REFERENCES = [
     (exercises.check_style_layer_loss, style.style_layer_loss),
     (exercises.check_style_layer_grad, style.style_layer_grad),
     (exercises.check_tv_loss, style.tv_loss),
+    (exercises.check_grad_cam_weights, grad_cam_weights),
+    (exercises.check_grad_cam_map, grad_cam_map),
+    (exercises.check_integrated_gradients, path_integral),
 ]
+NOTEBOOKS, TASKS = 8, 15     # course_lib.grade.EXERCISES: notebooks and task functions (1 point each)
 
 
 def _quietly(pairs):
@@ -35,7 +41,7 @@ def _quietly(pairs):
 
 
 def _grade_one_submission(jobs):
-    """A folder with one student who hands in all 7 solved notebooks; the call grades it."""
+    """A folder with one student who hands in all 8 solved notebooks; the call grades it."""
     def make():
         from course_lib import grade
 
@@ -51,13 +57,13 @@ def _grade_one_submission(jobs):
 
         def run():
             rows = grade.grade(root / "in", root / "grades.csv", seed=1, jobs=jobs, log=lambda *a: None)
-            assert rows[0]["total"] == 12, rows
+            assert rows[0]["total"] == TASKS, rows
         return run
     return make
 
 
 def _grade_a_class(trusted, students=12):
-    """A generated class, honest, wrong, broken and hostile mixed (all 7 notebooks each), graded with
+    """A generated class, honest, wrong, broken and hostile mixed (all 8 notebooks each), graded with
     --jobs = cores; the row's time is the whole run (sandbox start included), its size says the class."""
     def make():
         import os
@@ -84,22 +90,26 @@ def _grade_a_class(trusted, students=12):
         def run():
             rows = grade.grade(root / "in", root / "grades.csv", seed=1, jobs=os.cpu_count() or 2,
                                trusted=trusted, log=lambda *a: None)
-            assert rows[0]["total"] == 12 and rows[3]["total"] == 0, rows     # honest and hostile
+            assert rows[0]["total"] == TASKS and rows[3]["total"] == 0, rows     # honest and hostile
         return run
     return make
 
 
 def benchmarks():
     return [
-        Bench("grade: seconds per graded submission (7 notebooks, 1 worker)", "12 tasks", _grade_one_submission(1)),
-        Bench("grade: seconds per graded submission (7 notebooks, 2 workers)", "12 tasks", _grade_one_submission(2)),
+        Bench(f"grade: seconds per graded submission ({NOTEBOOKS} notebooks, 1 worker)", f"{TASKS} tasks",
+              _grade_one_submission(1)),
+        Bench(f"grade: seconds per graded submission ({NOTEBOOKS} notebooks, 2 workers)", f"{TASKS} tasks",
+              _grade_one_submission(2)),
         # one timed run each (a class takes half a minute; the sandboxed and the trusted row run side by side)
-        Bench("grade: a class of 12, sandboxed (--jobs = cores)", "12x7 nb", _grade_a_class(False),
+        Bench("grade: a class of 12, sandboxed (--jobs = cores)", f"12x{NOTEBOOKS} nb", _grade_a_class(False),
               repeats=1, warmup=False),
-        Bench("grade: a class of 12, unsandboxed (--trust-submissions)", "12x7 nb", _grade_a_class(True),
+        Bench("grade: a class of 12, unsandboxed (--trust-submissions)", f"12x{NOTEBOOKS} nb", _grade_a_class(True),
               repeats=1, warmup=False),
         Ratio("grade: sandboxed / unsandboxed time (goal <= 1.25x)", "grade: a class of 12, sandboxed (--jobs = cores)",
               "grade: a class of 12, unsandboxed (--trust-submissions)", None),
         Bench(f"exercises: all {len(REFERENCES)} checkers on the references", "-", lambda: _quietly(REFERENCES)),
+        Bench("exercises: check_integrated_gradients (with completeness)", "3 + 4 calls", lambda: _quietly(REFERENCES[-1:]),
+              repeats=5),
         Bench("exercises: check_guided_rule (with a small net)", "8x8", lambda: _quietly(REFERENCES[3:4]), repeats=5),
     ]

@@ -7,7 +7,7 @@ Layers, read top-down like the lecture; a module imports only from its own layer
 
     package     __init__                                the public names, re-exported from any layer
     programs    fetch, doctor, notebook_runner          the command lines (python -m course_lib.X)
-    course      exercises (cases) on checker (engine); grade (the class, the command line) on grade_checks
+    course      exercises, exercises_attribution (cases) on checker (engine); grade (the class, the command line) on grade_checks
                 (one notebook's tasks) on grade_session (its socket, its answers), grade_sandbox, grade_worker,
                 grade_wire, grade_report
     techniques  filters, hubel_wiesel, transposed, feature_vis, dream, saliency, deconvnet, sanity,

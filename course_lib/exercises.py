@@ -5,7 +5,8 @@ and several seeded random inputs to ``checker.check`` (the engine: calls, compar
 PASS / FAIL / ERROR / not implemented yet). ``seed`` changes the random inputs (``course_lib.grade``
 uses seeds the students never saw); ``recheck`` gates the demo cells. Nothing is stored: the answers
 come from the reference modules (``transposed``, ``hubel_wiesel``, ``hooks``, ``dream``, ``style``), so
-the checkers cannot drift from the code the lecture notebooks use.
+the checkers cannot drift from the code the lecture notebooks use. The attribution tasks (Grad-CAM,
+integrated gradients) have their cases in ``exercises_attribution``; their checkers are re-exported here.
 """
 import contextlib
 import io
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 
 from . import dream, hooks, hubel_wiesel, style, transposed
 from .checker import check, compare, error_line, fresh
+from .exercises_attribution import check_grad_cam_map, check_grad_cam_weights, check_integrated_gradients  # noqa: F401
 from .i18n import tr
 
 

@@ -4,7 +4,7 @@ Selvaraju, Cogswell, Das, Vedantam, Parikh & Batra, "Grad-CAM: Visual Explanatio
 Networks via Gradient-based Localization" (ICCV 2017). For the activations A^k of a layer
 (k = 1..K feature maps of h x w) and the class score S_c (before the softmax):
 
-    alpha_k = 1/(h w) sum_ij dS_c / dA^k_ij          [K]      how much map k matters for c
+    alpha_k = 1/Z sum_ij dS_c / dA^k_ij, Z = h w     [K]      how much map k matters for c
     L_c     = ReLU( sum_k alpha_k A^k )               [h, w]   only what speaks *for* c
     map     = upsample(L_c) / max                     [H, W]   in [0, 1], bilinear to the image
 
@@ -32,6 +32,16 @@ def default_layer(model) -> str:
     return next(n for n in reversed(names[:first_linear]) if not isinstance(model.layers[n], POOLING))
 
 
+def grad_cam_weights(dA: torch.Tensor) -> torch.Tensor:
+    """alpha_k = 1/Z sum_ij dS_c/dA^k_ij: the spatial mean of the gradient, [K, h, w] -> [K]."""
+    return dA.mean(dim=(1, 2))
+
+
+def grad_cam_map(A: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """L_c = ReLU(sum_k alpha_k A^k): A [K, h, w], alpha [K] -> [h, w]."""
+    return torch.relu((alpha.view(-1, 1, 1) * A).sum(dim=0))
+
+
 def cam_parts(model, x01: torch.Tensor, c: int, layer: str) -> dict:
     """One forward and backward pass: {"A": [K, h, w], "dA": [K, h, w], "alpha": [K], "L": [h, w], "S": S_c}."""
     module = model.layer(layer)
@@ -44,8 +54,8 @@ def cam_parts(model, x01: torch.Tensor, c: int, layer: str) -> dict:
                                 "convolutional layer, e.g. {default}", layer=layer, shape=shape, default=default_layer(model)))
         torch.autograd.grad(S[0, c], I)                          # fills kept["dA"]; parameters get no .grad
     A, dA = kept["A"][0], kept["dA"][0]                          # [K, h, w]
-    alpha = dA.mean(dim=(1, 2))                                  # [K]  the spatial mean of the gradient
-    L = torch.relu((alpha.view(-1, 1, 1) * A).sum(dim=0))        # [h, w]
+    alpha = grad_cam_weights(dA)                                 # [K]
+    L = grad_cam_map(A, alpha)                                   # [h, w]
     return {"A": A, "dA": dA, "alpha": alpha, "L": L, "S": S[0, c].item()}
 
 

@@ -29,6 +29,7 @@ EXERCISES = {
     "05_content_loss.ipynb": ("content_layer_loss",),
     "06_style_loss.ipynb": ("gram_matrix", "style_layer_loss", "style_layer_grad"),
     "07_tv_loss.ipynb": ("tv_loss",),
+    "08_grad_cam_and_ig.ipynb": ("grad_cam_weights", "grad_cam_map", "integrated_gradients"),
 }
 DEMO_GATES = ("if recheck(", "if ok_")      # cells that only show pictures: not run while grading
 CHECK_CELL = re.compile(r"\s*ok_\w+\s*=\s*check_\w+\(\w+\)\s*")  # the notebook's own checks: the grader runs its own

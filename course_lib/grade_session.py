@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from . import exercises, grade_wire
+from . import exercises, exercises_attribution, grade_wire
 from .i18n import tr
 
 GRACE_S = 3.0          # how long past a time limit the grader waits before it kills the notebook
@@ -81,6 +81,8 @@ class Session:
 def _wire_argument(value):
     if isinstance(value, exercises._Neuron):
         return {"kind": "neuron", "weight": value.weight, "c": value.c}
+    if isinstance(value, exercises_attribution._SmoothFunction):
+        return {"kind": "smooth_function", "shape": list(value.shape), "W": value.W, "b": value.b, "w": value.w}
     if isinstance(value, tuple):
         return {"kind": "tuple", "items": [_wire_argument(v) for v in value]}
     return value

@@ -27,10 +27,18 @@ def probability(model, x01: torch.Tensor, c: int) -> torch.Tensor:
     return model.net(model.to_input(x01)).softmax(dim=1)[:, c]
 
 
-def path_points(x01: torch.Tensor, x0: torch.Tensor, steps: int) -> torch.Tensor:
-    """The midpoints a_k = (k - 1/2)/m of the straight path x' + a (x - x'): [m, 3, H, W]."""
-    a = (torch.arange(steps, dtype=x01.dtype, device=x01.device) + 0.5) / steps       # [m]
-    return x0 + a.view(-1, 1, 1, 1) * (x01 - x0)
+def path_integral(F, x: torch.Tensor, baseline: torch.Tensor, steps: int, batch: int | None = None) -> torch.Tensor:
+    """IG of any differentiable F: [n, *x.shape] -> [n], at one input x (no batch dimension): x.shape.
+
+    (x - x') * 1/m sum_k dF/dx at the midpoints x' + (k - 1/2)/m (x - x'), ``batch`` points per pass.
+    """
+    a = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps        # [m]  the midpoints a_k
+    total = torch.zeros_like(x)                                                     # sum_k dF/dx at the midpoints
+    with torch.enable_grad():
+        for chunk in a.split(batch or steps):
+            X = (baseline + chunk.view(-1, *[1] * x.dim()) * (x - baseline)).detach().requires_grad_(True)  # [n, *x.shape]
+            total += torch.autograd.grad(F(X).sum(), X)[0].sum(dim=0)
+    return (x - baseline) * total / steps
 
 
 def integrated_gradients(model, image, target, steps: int = STEPS, baseline=0.0, size: int = CLASSIFY_SIZE,
@@ -52,13 +60,9 @@ def integrated_gradients(model, image, target, steps: int = STEPS, baseline=0.0,
     x01 = image_tensor(image, size).to(model.device)
     x0 = baseline_tensor(baseline, x01)
     c = model.class_index(target)
-    total = torch.zeros_like(x01)                                        # sum_k dF/dx at the midpoints
-    with evaluating(model.net), torch.enable_grad():
-        for start in range(0, steps, batch):
-            a = (torch.arange(start, min(start + batch, steps), dtype=x01.dtype, device=x01.device) + 0.5) / steps
-            X = (x0 + a.view(-1, 1, 1, 1) * (x01 - x0)).requires_grad_(True)   # [n, 3, H, W]
-            total += torch.autograd.grad(probability(model, X, c).sum(), X)[0].sum(dim=0, keepdim=True)
-    return (x01 - x0) * total / steps
+    with evaluating(model.net):
+        IG = path_integral(lambda X: probability(model, X, c), x01[0], x0[0], steps, batch)   # [3, H, W]
+    return IG[None]
 
 
 def completeness_error(model, image, target, attributions: torch.Tensor, baseline=0.0,

@@ -148,3 +148,38 @@ def test_solution_notebook_osi_agrees_with_the_library_for_odd_angle_counts(n):
     exec(source, namespace)
     tuning = torch.rand(5, n, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
     assert torch.allclose(namespace["orientation_selectivity_index"](tuning), hubel_wiesel.orientation_selectivity_index(tuning))
+
+
+# ---- Grad-CAM and integrated gradients -----------------------------------------------------------
+
+def test_grad_cam_weights_and_map_literal_values():
+    from course_lib.grad_cam import grad_cam_map, grad_cam_weights
+
+    dA = torch.tensor([[[1.0, 3.0], [0.0, 0.0]], [[-2.0, -2.0], [-2.0, 2.0]]])     # [K = 2, 2, 2]
+    assert grad_cam_weights(dA).tolist() == [1.0, -1.0]                              # (1 + 3) / 4, (-4) / 4
+    A = torch.tensor([[[1.0, 0.0], [2.0, 0.0]], [[0.0, 1.0], [1.0, 0.0]]])
+    assert grad_cam_map(A, grad_cam_weights(dA)).tolist() == [[1.0, 0.0], [1.0, 0.0]]   # ReLU(A^1 - A^2)
+
+
+def test_grad_cam_weights_of_a_cam_head_are_its_class_weights_over_Z():
+    """On global average pooling + linear (the CAM network Grad-CAM generalises), dS_c/dA^k_ij = w_ck / Z."""
+    from course_lib.grad_cam import grad_cam_weights
+
+    A = randn(11, 5, 4, 6).requires_grad_(True)                                     # [K, h, w]
+    w = randn(12, 3, 5)                                                              # [classes, K]
+    S = w @ A.mean(dim=(1, 2))                                                       # [classes]
+    (dA,) = torch.autograd.grad(S[2], A)
+    assert torch.allclose(grad_cam_weights(dA), w[2] / 24)
+
+
+def test_path_integral_is_exact_for_a_quadratic_and_complete_for_a_smooth_function():
+    """F(x) = x^T Q x: the integrand is linear in a, so the midpoint rule is exact: IG = x * (Q + Q^T) x / 2."""
+    from course_lib.integrated_gradients import path_integral
+
+    Q, x = randn(13, 5, 5), randn(14, 5)
+    F = lambda X: ((X @ Q) * X).sum(dim=1)                                           # noqa: E731  [n, 5] -> [n]
+    assert torch.allclose(path_integral(F, x, torch.zeros(5, dtype=torch.float64), steps=3), x * ((Q + Q.T) @ x) / 2)
+    G = lambda X: torch.tanh(X.flatten(1)).sum(dim=1)                               # noqa: E731
+    x, x0 = randn(15, 2, 3), randn(16, 2, 3)
+    errors = [abs(path_integral(G, x, x0, m, batch=4).sum().item() - (G(x[None]) - G(x0[None])).item()) for m in (4, 64)]
+    assert errors[1] < 1e-4 and errors[1] < errors[0] / 100                          # midpoint: error ~ 1/m^2

@@ -3,6 +3,7 @@ notebooks are the up-to-date stripped solutions and report "not implemented yet"
 import contextlib
 import io
 import math
+import re
 from pathlib import Path
 
 import matplotlib
@@ -11,8 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_lib import dream, exercises, hooks, hubel_wiesel, style, transposed
+from course_lib import dream, exercises, exercises_attribution, hooks, hubel_wiesel, style, transposed
 from tools import make_exercises
+from course_lib.grad_cam import grad_cam_map, grad_cam_weights
+from course_lib.integrated_gradients import path_integral
 
 matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +49,17 @@ def _transposed_conv_weight_not_flipped(y, weight, input_size, stride=1, padding
     k = weight.shape[-1]
     x = F.conv2d(y[None], weight.transpose(0, 1), padding=k - 1 - padding)[0]  # swapped channels, kernel not flipped
     return x[:, :input_size[0], :input_size[1]]
+
+
+def _ig_left_sum(F, x, baseline, steps):
+    a = torch.arange(steps, dtype=x.dtype) / steps                           # k/m, k = 0..m-1: the left Riemann sum
+    X = (baseline + a.view(-1, *[1] * x.dim()) * (x - baseline)).requires_grad_(True)
+    return (x - baseline) * torch.autograd.grad(F(X).sum(), X)[0].mean(0)
+
+
+def _ig_gradient_at_x(F, x, baseline, steps):
+    X = x[None].clone().requires_grad_(True)                                 # the integrand at the end point only
+    return (x - baseline) * torch.autograd.grad(F(X).sum(), X)[0][0]
 
 
 # checker -> (reference, [plausible wrong answers])
@@ -94,6 +108,19 @@ CASES = {
                 [lambda x: (x[:, :, 1:] - x[:, :, :-1]).abs().sum() + (x[..., 1:] - x[..., :-1]).abs().sum(),  # L1
                  lambda x: ((x[:, :, 1:] - x[:, :, :-1]) ** 2).sum(),                        # one direction only
                  lambda x: ((x.roll(1, 2) - x) ** 2).sum() + ((x.roll(1, 3) - x) ** 2).sum()]),  # wraps around
+    "grad_cam_weights": (exercises.check_grad_cam_weights, grad_cam_weights,
+                         [lambda dA: dA.sum(dim=(1, 2)),                                    # sum, not mean
+                          lambda dA: dA.abs().mean(dim=(1, 2)),                             # magnitude
+                          lambda dA: dA.mean(dim=0)]),                                      # mean over the maps
+    "grad_cam_map": (exercises.check_grad_cam_map, grad_cam_map,
+                     [lambda A, a: (a.view(-1, 1, 1) * A).sum(0),                           # no ReLU
+                      lambda A, a: (a.view(-1, 1, 1) * A).mean(0).relu(),                   # mean over k
+                      lambda A, a: grad_cam_map(A, a) / grad_cam_map(A, a).max(),           # scaled to [0, 1]
+                      lambda A, a: (a.relu().view(-1, 1, 1) * A).sum(0)]),                  # ReLU on the weights
+    "integrated_gradients": (exercises.check_integrated_gradients, path_integral,
+                             [_ig_left_sum, _ig_gradient_at_x,
+                              lambda F, x, x0, m: path_integral(F, x, x0, m) / (x - x0),     # no (x - x') factor
+                              lambda F, x, x0, m: path_integral(F, x, x0, m) * m]),          # sum, not mean
 }
 
 
@@ -138,6 +165,36 @@ def test_the_checks_really_are_the_slide_formulas():
     w = torch.randn(2, 3, 3, 3, dtype=torch.float64)
     expected = F.conv_transpose2d(y[None], w, stride=2, padding=1, output_padding=(0, 1))[0]
     assert torch.allclose(transposed.transposed_conv(y, w, (5, 6), 2, 1), expected)
+
+
+def test_integrated_gradients_check_verifies_completeness_by_itself(monkeypatch):
+    """Even with the reference comparison passed (here: the reference replaced by the wrong answer), a sum
+    that is not complete FAILs, and the PASS line shows the error falling with the steps."""
+    wrong = lambda F, x, x0, m: path_integral(F, x, x0, m) * 2             # noqa: E731  twice the attribution
+    monkeypatch.setattr(exercises_attribution, "path_integral", wrong)
+    ok, text = run(exercises.check_integrated_gradients, wrong)
+    assert ok is False and "FAIL  integrated_gradients: the completeness error" in text, text
+    # off by 5e-4 in the sum whatever m is: within the tolerance at m = 64, but the error does not fall
+    offset = lambda F, x, x0, m: path_integral(F, x, x0, m) + 5e-4 / x.numel()  # noqa: E731
+    monkeypatch.setattr(exercises_attribution, "path_integral", offset)
+    ok, text = run(exercises.check_integrated_gradients, offset)
+    assert ok is False and "does not fall to 0" in text and "5.0e-04 (m = 64)" in text, text
+    # an error that falls, but only like 0.1 / sqrt(m): still over 1e-2 at m = 64
+    slow = lambda F, x, x0, m: path_integral(F, x, x0, m) + 0.1 / m ** 0.5 / x.numel()  # noqa: E731
+    monkeypatch.setattr(exercises_attribution, "path_integral", slow)
+    ok, text = run(exercises.check_integrated_gradients, slow)
+    assert ok is False and "does not fall to 0" in text and "e-02 (m = 64)" in text, text
+    monkeypatch.undo()
+    ok, text = run(exercises.check_integrated_gradients, path_integral)
+    errors = [float(e) for e in re.findall(r"([0-9.e+-]+) \(m = \d+\)", text)]           # m = 2, 3, 4, 64
+    assert ok and errors[-1] < 1e-5 < errors[0], text                     # 6.7e-07 at m = 64, 5.5e-04 at m = 2
+
+
+def test_smooth_function_refuses_an_unbatched_point_clearly():
+    F, x, _, _ = exercises_attribution._ig_cases(0)[1]
+    with pytest.raises(ValueError, match=r"F takes a batch of points \[n, 3, 5, 5\]"):
+        F(x)
+    assert F(x[None]).shape == (1,) and 0 < F(x[None]).item() < 1
 
 
 def test_checks_leave_the_global_random_state_alone():
@@ -191,7 +248,7 @@ SOLUTIONS = sorted(make_exercises.SOLUTIONS.glob("*.ipynb"))
 def test_every_technique_has_an_exercise():
     assert [p.name for p in SOLUTIONS] == ["01_hubel_wiesel.ipynb", "02_relu_rules.ipynb", "03_conv_matrix.ipynb",
                                            "04_class_objective.ipynb", "05_content_loss.ipynb",
-                                           "06_style_loss.ipynb", "07_tv_loss.ipynb"]
+                                           "06_style_loss.ipynb", "07_tv_loss.ipynb", "08_grad_cam_and_ig.ipynb"]
 
 
 def test_committed_student_notebooks_are_up_to_date(capsys):

@@ -57,16 +57,24 @@ STYLE_WITHOUT_GRAM = {
 }
 TV_MEAN = ("def tv_loss(x):\n    return ((x[:, :, 1:] - x[:, :, :-1]) ** 2).mean() + "
            "((x[..., 1:] - x[..., :-1]) ** 2).mean()\n")
+CAM_NO_RELU = "def grad_cam_map(A, alpha):\n    return (alpha.view(-1, 1, 1) * A).sum(dim=0)\n"
+IG_LEFT_SUM = ("def integrated_gradients(F, x, baseline, steps):\n"
+               "    a = (torch.arange(steps, dtype=x.dtype) / steps).view(-1, *[1] * x.dim())\n"
+               "    points = (baseline + a * (x - baseline)).requires_grad_(True)\n"
+               "    return (x - baseline) * torch.autograd.grad(F(points).sum(), points)[0].mean(dim=0)\n")
 STUCK = "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n    except BaseException:\n        pass\n"
 
 SUBMISSIONS = {
-    "a_correct": {n: notebook(n) for n in ["03_conv_matrix.ipynb", "06_style_loss.ipynb", "07_tv_loss.ipynb"]},
+    "a_correct": {n: notebook(n) for n in ["03_conv_matrix.ipynb", "06_style_loss.ipynb", "07_tv_loss.ipynb",
+                                           "08_grad_cam_and_ig.ipynb"]},
     "b_wrong": {
         "06_style_loss.ipynb": notebook("06_style_loss.ipynb", replace={"style_layer_grad": STYLE_WITHOUT_GRAM[
             "style_layer_grad"].replace(" * (F > 0)", "")}),
         # wrong, and tries to switch the checker off from inside the notebook
         "07_tv_loss.ipynb": notebook("07_tv_loss.ipynb", replace={"tv_loss": TV_MEAN},
-                                     add=["import course_lib.exercises as ex\nex.check = lambda *a, **k: True"])},
+                                     add=["import course_lib.exercises as ex\nex.check = lambda *a, **k: True"]),
+        "08_grad_cam_and_ig.ipynb": notebook("08_grad_cam_and_ig.ipynb",
+                                             replace={"grad_cam_map": CAM_NO_RELU, "integrated_gradients": IG_LEFT_SUM})},
     "c_not_json": {"07_tv_loss.ipynb": notebook("07_tv_loss.ipynb")[:-200]},
     "d_endless": {
         "07_tv_loss.ipynb": notebook("07_tv_loss.ipynb", add=["while True:\n    pass"]),
@@ -91,18 +99,18 @@ SUBMISSIONS = {
                  ".ipynb_checkpoints/07_tv_loss.ipynb": notebook("07_tv_loss.ipynb", replace={"tv_loss": TV_MEAN})},
 }
 
-#            student               01 02 03 04 05 06 07 total
-EXPECTED = [("a_correct",          0, 0, 2, 0, 0, 3, 1, 6),
-            ("b_wrong",            0, 0, 0, 0, 0, 2, 0, 2),
-            ("c_not_json",         0, 0, 0, 0, 0, 0, 0, 0),
-            ("d_endless",          0, 0, 0, 0, 0, 0, 1, 1),
-            ("e_deleted",          0, 0, 0, 0, 0, 0, 0, 0),
-            ("f_import_error",     0, 0, 0, 0, 0, 0, 1, 1),
-            ("g_huge_output",      0, 0, 0, 0, 0, 0, 1, 1),
-            ("h_crash_and_memory", 0, 0, 0, 0, 0, 3, 0, 3),
-            ("i_empty",            0, 0, 0, 0, 0, 0, 0, 0),
-            ("j_memorised",        0, 0, 0, 0, 0, 2, 0, 2),
-            ("k_nested",           0, 0, 0, 0, 0, 0, 1, 1)]
+#            student               01 02 03 04 05 06 07 08 total
+EXPECTED = [("a_correct",          0, 0, 2, 0, 0, 3, 1, 3, 9),
+            ("b_wrong",            0, 0, 0, 0, 0, 2, 0, 1, 3),
+            ("c_not_json",         0, 0, 0, 0, 0, 0, 0, 0, 0),
+            ("d_endless",          0, 0, 0, 0, 0, 0, 1, 0, 1),
+            ("e_deleted",          0, 0, 0, 0, 0, 0, 0, 0, 0),
+            ("f_import_error",     0, 0, 0, 0, 0, 0, 1, 0, 1),
+            ("g_huge_output",      0, 0, 0, 0, 0, 0, 1, 0, 1),
+            ("h_crash_and_memory", 0, 0, 0, 0, 0, 3, 0, 0, 3),
+            ("i_empty",            0, 0, 0, 0, 0, 0, 0, 0, 0),
+            ("j_memorised",        0, 0, 0, 0, 0, 2, 0, 0, 2),
+            ("k_nested",           0, 0, 0, 0, 0, 0, 1, 0, 1)]
 PROBLEMS = {  # words each student's `problems` cell must contain ('' = none)
     "a_correct": [], "b_wrong": [], "j_memorised": [], "k_nested": [],
     "c_not_json": ["07_tv_loss: not a valid notebook file (JSON error"],
@@ -135,8 +143,8 @@ def test_the_csv_has_the_expected_points(graded):
     with open(root / "grades.csv", newline="", encoding="utf-8") as f:
         table = list(csv.reader(f))
     assert table[0] == ["student", "01_hubel_wiesel", "02_relu_rules", "03_conv_matrix", "04_class_objective",
-                        "05_content_loss", "06_style_loss", "07_tv_loss", "total", "problems"]
-    got = [(r[0], *map(int, r[1:9])) for r in table[1:]]
+                        "05_content_loss", "06_style_loss", "07_tv_loss", "08_grad_cam_and_ig", "total", "problems"]
+    got = [(r[0], *map(int, r[1:10])) for r in table[1:]]
     assert got == EXPECTED, "\n".join(f"{r[0]}: {r[-1]}" for r in table[1:])
     assert f"hidden seed {SEED}" in log[-1]
     assert log[0].startswith("isolation: bubblewrap") or log[0].startswith("isolation: user namespaces"), log[0]
@@ -157,10 +165,13 @@ def test_feedback_files_show_the_verdicts_on_hidden_inputs(graded):
     folder = root / "grades_feedback"
     assert sorted(p.stem for p in folder.glob("*.txt")) == sorted(SUBMISSIONS)
     a = (folder / "a_correct.txt").read_text(encoding="utf-8")
-    assert a.startswith("Feedback for a_correct: 6 of 12 points")
+    assert a.startswith("Feedback for a_correct: 9 of 15 points")
     assert "PASS  transposed_conv agrees with F.conv_transpose2d" in a and "FAIL" not in a
+    assert "PASS  integrated_gradients is complete" in a and "PASS  grad_cam_map: 4 inputs agree" in a
     b = (folder / "b_wrong.txt").read_text(encoding="utf-8")
     assert "FAIL  style_layer_grad on input 1 of 4" in b and "FAIL  tv_loss on input 1 of 3" in b
+    assert "PASS  grad_cam_weights" in b and "FAIL  grad_cam_map on input 1 of 4" in b
+    assert "FAIL  integrated_gradients on input 1 of 3 (F=F, x [6], baseline [6], steps=8)" in b
     j = (folder / "j_memorised.txt").read_text(encoding="utf-8")
     assert "ERROR gram_matrix raised KeyError" in j or "FAIL  gram_matrix" in j, j
     assert "not submitted (0 of 2)" in (folder / "i_empty.txt").read_text(encoding="utf-8")

@@ -215,7 +215,8 @@ def test_the_csv_is_the_graders_alone(graded):
     with open(paths["out"], newline="", encoding="utf-8") as f:
         table = list(csv.reader(f))
     assert [r[0] for r in table[1:]] == ["'" + FORMULA] + sorted(s for s in EXPECTED if s != FORMULA)
-    assert [r[8] for r in table[1:]] == [str(EXPECTED[r[0].removeprefix("'")][0]) for r in table[1:]]
+    total = table[0].index("total")
+    assert [r[total] for r in table[1:]] == [str(EXPECTED[r[0].removeprefix("'")][0]) for r in table[1:]]
     assert MARKER not in paths["out"].read_text(encoding="utf-8")
     assert sorted(p.name for p in paths["feedback"].iterdir()) == sorted(f"{s}.txt" for s in EXPECTED if s != FORMULA)
 
