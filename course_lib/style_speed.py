@@ -33,21 +33,27 @@ class Curve(NamedTuple):
 
 
 def quality_measure(photo, painting, judge=None):
-    """A function x -> {"high_frequency", "layout", and with a judge "style_distance", "rank"} (see the module)."""
+    """A function x -> {"high_frequency", "layout", and with a judge "style_distance", "rank"} (see the module).
+
+    The judge looks once at each x: its Gram matrices and its guesses come from the same pass.
+    """
     cache = {}
 
     def at(size):
         if size not in cache:
             c, a = pixels(photo, size), pixels(painting, size)
-            cache[size] = (c, a, high_frequency(a), judge and judge.style_distance(c, a),
-                           judge and judge.probabilities(c).argmax().item())
+            seen = judge and (judge.look(c), judge.look(a)[0])              # ((grams, probabilities) of c, grams of a)
+            cache[size] = c, a, high_frequency(a), seen and (seen[1], judge.gram_distance(seen[0][0], seen[1]),
+                                                             seen[0][1].argmax().item())
         return cache[size]
 
     def measure(x: torch.Tensor) -> dict:
-        c, a, h_a, d_c, top = at(max(x.shape[-2:]))
+        c, a, h_a, seen = at(max(x.shape[-2:]))
         q = {"high_frequency": high_frequency(x) / h_a, "layout": layout_similarity(x, c)}
         if judge is not None:
-            q.update(style_distance=judge.style_distance(x, a) / d_c, rank=judge.rank(x, top).item())
+            A, d_c, top = seen
+            grams, p = judge.look(x)
+            q.update(style_distance=judge.gram_distance(grams, A) / d_c, rank=int((p > p[top]).sum()))
         return q
     return measure
 
