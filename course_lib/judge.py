@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .efficientnet_lite import Conv2dSame, EfficientNetLite0, MBConvBlock, batch_norm
-from .hooks import capture
+from .hooks import capture, run_until_captured
 from .i18n import tr
 from .models import imagenet_categories
 
@@ -80,19 +80,18 @@ class Judge:
         return (p > p[:, c:c + 1]).sum(dim=1)                          # [N]
 
     @torch.no_grad()
-    def look(self, image: torch.Tensor) -> tuple:
-        """One pass of ``image`` [1, 3, H, W] at long side ``STYLE_SIZE``: (its Gram matrices G^l / M_l at the style
-        blocks, each [N_l, N_l]; its class probabilities [1000])."""
+    def grams(self, image: torch.Tensor) -> list:
+        """Lite2's Gram matrices G^l / M_l [N_l, N_l] of ``image`` [1, 3, H, W] at long side ``STYLE_SIZE``, one per style block."""
         H, W = image.shape[-2:]
         hw = (max(1, round(H * STYLE_SIZE / max(H, W))), max(1, round(W * STYLE_SIZE / max(H, W))))
         x = F.interpolate(image.float().cpu(), size=hw, mode="bilinear", align_corners=False, antialias=True)
-        with capture({str(i): self.net._blocks[i] for i in STYLE_BLOCKS}) as out:
-            probabilities = self.net((x * 255 - 127) / 128).softmax(dim=1)[0]           # [1000]
+        with capture({str(i): self.net._blocks[i] for i in STYLE_BLOCKS}, stop_early=True) as out:
+            run_until_captured(self.net, (x * 255 - 127) / 128)                           # up to the last style block
         grams = []
         for i in STYLE_BLOCKS:
             F_l = out[str(i)][0].flatten(1)                                               # [N_l, M_l]
             grams.append(F_l @ F_l.T / F_l.shape[1])                                      # [N_l, N_l]
-        return grams, probabilities
+        return grams
 
     @staticmethod
     def gram_distance(grams: list, painting_grams: list) -> float:
@@ -101,7 +100,7 @@ class Judge:
 
     def style_distance(self, image: torch.Tensor, painting: torch.Tensor) -> float:
         """``gram_distance`` of Lite2's Gram matrices of ``image`` and of ``painting``."""
-        return self.gram_distance(self.look(image)[0], self.look(painting)[0])
+        return self.gram_distance(self.grams(image), self.grams(painting))
 
     def top(self, image: torch.Tensor, k: int = 3) -> list:
         p = self.probabilities(image)[0].topk(k)

@@ -35,16 +35,16 @@ class Curve(NamedTuple):
 def quality_measure(photo, painting, judge=None):
     """A function x -> {"high_frequency", "layout", and with a judge "style_distance", "rank"} (see the module).
 
-    The judge looks once at each x: its Gram matrices and its guesses come from the same pass.
+    The judge's guesses for x are its usual ones (260 x 260 px); its Gram matrices are taken at long side 256.
     """
     cache = {}
 
     def at(size):
         if size not in cache:
             c, a = pixels(photo, size), pixels(painting, size)
-            seen = judge and (judge.look(c), judge.look(a)[0])              # ((grams, probabilities) of c, grams of a)
-            cache[size] = c, a, high_frequency(a), seen and (seen[1], judge.gram_distance(seen[0][0], seen[1]),
-                                                             seen[0][1].argmax().item())
+            A = judge and judge.grams(a)                                    # the painting's Gram matrices
+            cache[size] = c, a, high_frequency(a), judge and (A, judge.gram_distance(judge.grams(c), A),
+                                                              judge.probabilities(c).argmax().item())
         return cache[size]
 
     def measure(x: torch.Tensor) -> dict:
@@ -52,8 +52,7 @@ def quality_measure(photo, painting, judge=None):
         q = {"high_frequency": high_frequency(x) / h_a, "layout": layout_similarity(x, c)}
         if judge is not None:
             A, d_c, top = seen
-            grams, p = judge.look(x)
-            q.update(style_distance=judge.gram_distance(grams, A) / d_c, rank=int((p > p[top]).sum()))
+            q.update(style_distance=judge.gram_distance(judge.grams(x), A) / d_c, rank=judge.rank(x, top).item())
         return q
     return measure
 
