@@ -8,17 +8,14 @@ losses, written out in ``style_losses`` (re-exported here):
     total   (slide #7):  L_total = alpha L_content + beta L_style
 
 This module is the driver: ``transfer`` optimises the pixels of x with L-BFGS (or Adam), its settings in one
-``TransferConfig``; the recipes (layers, beta, TV, the coarse-to-fine pyramid of "fast") are in
+``TransferConfig``; the settings and recipes (layers, beta, TV, the coarse-to-fine pyramid of "fast") are in
 ``style_recipes``, x's canvas and colours in ``style_canvas``.
 """
-import dataclasses
 import functools
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 
-from .config import lecture_or_quick
 from .i18n import tr
 from .images import tensor_to_image
 from .models import CourseModel, channels_last, load_model
@@ -27,37 +24,8 @@ from .style_canvas import border as _border, frame as _frame, keep_colours, lumi
 from .style_canvas import luminance_only, pixels as _pixels, unframe
 from .style_losses import (content_layer_loss, content_loss, gram_matrix, style_layer_grad,  # noqa: F401 (the slide's
                            style_layer_loss, style_loss, tv_loss)                            # formulas, re-exported)
-from .style_recipes import (CLEAN, CLEAN_OTHER, DEFAULT_LAYERS, RECIPES, default_beta,  # noqa: F401 (re-exported)
-                            default_layers, pyramid, recipe_defaults)
-
-
-@dataclass
-class TransferConfig:
-    """The settings of one ``transfer`` (quick mode: tiny images, few evaluations); None: the model's default."""
-
-    content_layers: tuple | None = None          # None: DEFAULT_LAYERS of the model
-    style_layers: tuple | None = None
-    alpha: float = 1.0                           # weight of L_content; 0: a pure style reconstruction
-    beta: float | None = None                    # weight of L_style at ``size``; None: ``default_beta``
-    style_weights: tuple | None = None           # mix of several style images; None: equal
-    tv_weight: float | None = None               # None: the recipe's
-    steps: int = lecture_or_quick(200, 30)       # loss evaluations (L-BFGS) or Adam steps ("fast": 0.6 of them)
-    optimizer: str = "lbfgs"                     # or "adam"
-    adam_lr: float = 0.02
-    init: str = "content"                        # or "noise", "style"
-    size: int = lecture_or_quick(256, 64)        # long side of the generated image x
-    preserve_colour: bool = False                # style only the luminance; keep the content's colours
-    seed: int = 0
-    recipe: str = "clean"                        # "plain": the slide's loss alone; "fast": clean, coarse to fine
-    pad: int | None = None                       # mirror-image border, px; None: the recipe's
-
-
-@dataclass
-class StyleConfig(TransferConfig):
-    """``TransferConfig`` plus the sizes of ``layer_grid`` (the notebook's ``cfg``)."""
-
-    grid_size: int = lecture_or_quick(160, 48)
-    grid_steps: int = lecture_or_quick(100, 25)
+from .style_recipes import (CLEAN, CLEAN_OTHER, DEFAULT_LAYERS, RECIPES, StyleConfig, TransferConfig,  # noqa: F401
+                            default_beta, default_layers, pyramid, recipe_defaults, settings as _settings)  # (re-exported)
 
 
 class TransferResult(NamedTuple):
@@ -212,42 +180,6 @@ def _lbfgs(x, loss_of, step, until, run):
     finally:  # also on Ctrl-C: keep the best image, not a half-done line-search trial
         with torch.no_grad():
             x.copy_(best["x"])
-
-
-@dataclass
-class _Resolved(TransferConfig):
-    align: int = 1
-
-
-def _settings(config: TransferConfig, model: CourseModel, overrides: dict) -> _Resolved:
-    """``config`` with ``overrides`` applied, the model's and the recipe's defaults filled in, every value checked."""
-    names = [f.name for f in dataclasses.fields(TransferConfig)]
-    overrides = {n: v for n, v in overrides.items() if v is not None}   # None: keep the config's value
-    unknown = sorted(set(overrides) - set(names))
-    if unknown:
-        raise TypeError(tr("transfer() got unknown settings {unknown}; valid: {names}", unknown=", ".join(unknown),
-                           names=", ".join(names)))
-    cfg = _Resolved(**{n: overrides.get(n, getattr(config, n)) for n in names})
-    chosen = recipe_defaults(model, cfg.recipe)  # also checks the recipe's name
-    if cfg.content_layers is None or cfg.style_layers is None or cfg.beta is None:
-        d_content, d_style, _ = default_layers(model)
-        cfg.content_layers = d_content if cfg.content_layers is None else cfg.content_layers
-        cfg.style_layers = d_style if cfg.style_layers is None else cfg.style_layers
-        cfg.beta = default_beta(model, cfg.size, cfg.alpha, cfg.recipe) if cfg.beta is None else cfg.beta
-    cfg.tv_weight = cfg.alpha * chosen["tv"] if cfg.tv_weight is None else cfg.tv_weight
-    cfg.pad = chosen["pad"] if cfg.pad is None else cfg.pad
-    cfg.align = chosen["align"]
-    if cfg.optimizer not in ("lbfgs", "adam"):
-        raise ValueError(tr("optimizer must be 'lbfgs' or 'adam', got {optimizer!r}", optimizer=cfg.optimizer))
-    if cfg.init not in ("content", "noise", "style"):
-        raise ValueError(tr("init must be 'content', 'noise' or 'style', got {init!r}", init=cfg.init))
-    if isinstance(cfg.pad, bool) or not isinstance(cfg.pad, int) or cfg.pad < 0:
-        raise ValueError(tr("pad must be a whole number of pixels >= 0, got {pad!r}", pad=cfg.pad))
-    if not cfg.tv_weight >= 0:
-        raise ValueError(tr("tv_weight must be >= 0, got {tv_weight!r}", tv_weight=cfg.tv_weight))
-    for name in list(cfg.content_layers) + list(cfg.style_layers):
-        model.layer(name)  # UnknownNameError listing the valid names
-    return cfg
 
 
 def layer_grid(image, kind: str = "style", model: CourseModel | None = None, layers=None,

@@ -1,4 +1,4 @@
-"""The recipes of Gatys style transfer: which layers, how much style, and in what order of sizes.
+"""The settings and recipes of Gatys style transfer: which layers, how much style, in what order of sizes.
 
 Gatys, Ecker, Bethge, "A Neural Algorithm of Artistic Style", arXiv:1508.06576 (2015).
 
@@ -6,8 +6,13 @@ Gatys, Ecker, Bethge, "A Neural Algorithm of Artistic Style", arXiv:1508.06576 (
 
 recipe="plain" is the slide's loss alone; "clean" adds what this network needs (``CLEAN``); "fast" is
 "clean" run coarse to fine (``pyramid``): most evaluations on a small x, a few at full size.
-Measurements behind every number: benchmarks/bench_style.py.
+Measurements behind every number: benchmarks/bench_style.py. ``TransferConfig`` holds one run's settings,
+``settings`` fills in the model's and the recipe's defaults and checks every value.
 """
+import dataclasses
+from dataclasses import dataclass
+
+from .config import lecture_or_quick
 from .i18n import tr
 from .models import CourseModel
 
@@ -72,3 +77,68 @@ def pyramid(size: int, steps: int, recipe: str = "clean") -> list:
             stage = (stages[-1][0], stages.pop()[1] + stage[1])
         stages.append(stage)
     return stages
+
+
+@dataclass
+class TransferConfig:
+    """The settings of one ``transfer`` (quick mode: tiny images, few evaluations); None: the model's default."""
+
+    content_layers: tuple | None = None          # None: DEFAULT_LAYERS of the model
+    style_layers: tuple | None = None
+    alpha: float = 1.0                           # weight of L_content; 0: a pure style reconstruction
+    beta: float | None = None                    # weight of L_style at ``size``; None: ``default_beta``
+    style_weights: tuple | None = None           # mix of several style images; None: equal
+    tv_weight: float | None = None               # None: the recipe's
+    steps: int = lecture_or_quick(200, 30)       # loss evaluations (L-BFGS) or Adam steps ("fast": 0.6 of them)
+    optimizer: str = "lbfgs"                     # or "adam"
+    adam_lr: float = 0.02
+    init: str = "content"                        # or "noise", "style"
+    size: int = lecture_or_quick(256, 64)        # long side of the generated image x
+    preserve_colour: bool = False                # style only the luminance; keep the content's colours
+    seed: int = 0
+    recipe: str = "clean"                        # "plain": the slide's loss alone; "fast": clean, coarse to fine
+    pad: int | None = None                       # mirror-image border, px; None: the recipe's
+
+
+@dataclass
+class StyleConfig(TransferConfig):
+    """``TransferConfig`` plus the sizes of ``layer_grid`` (the notebook's ``cfg``)."""
+
+    grid_size: int = lecture_or_quick(160, 48)
+    grid_steps: int = lecture_or_quick(100, 25)
+
+
+@dataclass
+class _Resolved(TransferConfig):
+    align: int = 1
+
+
+def settings(config: TransferConfig, model: CourseModel, overrides: dict) -> _Resolved:
+    """``config`` with ``overrides`` applied, the model's and the recipe's defaults filled in, every value checked."""
+    names = [f.name for f in dataclasses.fields(TransferConfig)]
+    overrides = {n: v for n, v in overrides.items() if v is not None}   # None: keep the config's value
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        raise TypeError(tr("transfer() got unknown settings {unknown}; valid: {names}", unknown=", ".join(unknown),
+                           names=", ".join(names)))
+    cfg = _Resolved(**{n: overrides.get(n, getattr(config, n)) for n in names})
+    chosen = recipe_defaults(model, cfg.recipe)  # also checks the recipe's name
+    if cfg.content_layers is None or cfg.style_layers is None or cfg.beta is None:
+        d_content, d_style, _ = default_layers(model)
+        cfg.content_layers = d_content if cfg.content_layers is None else cfg.content_layers
+        cfg.style_layers = d_style if cfg.style_layers is None else cfg.style_layers
+        cfg.beta = default_beta(model, cfg.size, cfg.alpha, cfg.recipe) if cfg.beta is None else cfg.beta
+    cfg.tv_weight = cfg.alpha * chosen["tv"] if cfg.tv_weight is None else cfg.tv_weight
+    cfg.pad = chosen["pad"] if cfg.pad is None else cfg.pad
+    cfg.align = chosen["align"]
+    if cfg.optimizer not in ("lbfgs", "adam"):
+        raise ValueError(tr("optimizer must be 'lbfgs' or 'adam', got {optimizer!r}", optimizer=cfg.optimizer))
+    if cfg.init not in ("content", "noise", "style"):
+        raise ValueError(tr("init must be 'content', 'noise' or 'style', got {init!r}", init=cfg.init))
+    if isinstance(cfg.pad, bool) or not isinstance(cfg.pad, int) or cfg.pad < 0:
+        raise ValueError(tr("pad must be a whole number of pixels >= 0, got {pad!r}", pad=cfg.pad))
+    if not cfg.tv_weight >= 0:
+        raise ValueError(tr("tv_weight must be >= 0, got {tv_weight!r}", tv_weight=cfg.tv_weight))
+    for name in list(cfg.content_layers) + list(cfg.style_layers):
+        model.layer(name)  # UnknownNameError listing the valid names
+    return cfg
