@@ -9,7 +9,8 @@ Layers, read top-down like the lecture; a module imports only from its own layer
     programs    fetch, doctor, notebook_runner          the command lines (python -m course_lib.X)
     course      exercises (cases) on checker (engine); grade on grade_sandbox, grade_worker, grade_wire, grade_report
     techniques  filters, hubel_wiesel, transposed, feature_vis, dream, saliency, deconvnet, sanity,
-                style_losses, style, fast_style (and any new technique module)
+                style_losses, style_recipes, style_canvas, style, style_speed, judge, fast_style
+                (and any new technique module)
     display     display (figures, widgets)
     base        config, i18n, assets, images, samples, generated_art, hooks, progress, live_output,
                 efficientnet_lite, models, style_checks
