@@ -28,6 +28,7 @@ class Bench:
     warmup: bool = True             # one untimed call first (model load rows set False)
     floor_s: float | None = None    # the target, shown beside the median
     slow: bool = False              # minutes long: runs only when a filter names it
+    pixels: int | None = None       # pixels of the picture made: a Ratio with per_pixel compares time per pixel
 
 
 @dataclass
@@ -36,6 +37,8 @@ class Ratio:
     numerator: str
     denominator: str
     floor: float | None = None
+    ceiling: float | None = None    # the target when lower is better
+    per_pixel: bool = False         # seconds per pixel (``Bench.pixels``) instead of seconds
 
 
 def all_rows():
@@ -53,7 +56,7 @@ def measure(bench: Bench) -> dict:
     fn = bench.make()
     if bench.warmup:
         fn()
-    times, peaks = [], [peak_rss_mb()]
+    times, peaks, quality = [], [peak_rss_mb()], None
     for _ in range(bench.repeats):
         start = time.perf_counter()
         result = fn()
@@ -62,7 +65,8 @@ def measure(bench: Bench) -> dict:
         if getattr(result, "peak_rss_mb", None):
             peaks[0] = 0.0
             peaks.append(result.peak_rss_mb)
-    return {"median_s": statistics.median(times), "peak_rss_mb": max(peaks)}
+        quality = getattr(result, "quality", None) or quality
+    return {"median_s": statistics.median(times), "peak_rss_mb": max(peaks), "quality": quality}
 
 
 def peak_rss_mb() -> float:
@@ -110,17 +114,25 @@ def main(argv):
                 print(f"{row.name:<52} {row.size:>12} {'ERROR':>10}  {r['error'][:60]}")
                 continue
             floor = f"<= {row.floor_s:g} s" if row.floor_s else ""
-            print(f"{row.name:<52} {row.size:>12} {r['median_s']:>10.3f} {r['peak_rss_mb']:>12.0f} {'':>9} {floor:>10}", flush=True)
+            quality = f"  {r['quality']}" if r.get("quality") else ""
+            print(f"{row.name:<52} {row.size:>12} {r['median_s']:>10.3f} {r['peak_rss_mb']:>12.0f} {'':>9} {floor:>10}{quality}", flush=True)
         else:
             a, b = results.get(row.numerator, {}), results.get(row.denominator, {})
             if "median_s" in a and "median_s" in b:
                 ratio = a["median_s"] / b["median_s"]
-                floor = f">= {row.floor:g}x" if row.floor else ""
-                print(f"{row.name:<52} {'':>12} {'':>10} {'':>12} {ratio:>8.1f}x {floor:>10}", flush=True)
+                if row.per_pixel:
+                    ratio *= _pixels(row.denominator) / _pixels(row.numerator)
+                floor = f">= {row.floor:g}x" if row.floor else f"<= {row.ceiling:g}x" if row.ceiling else ""
+                shown = f"{ratio:>8.1f}x" if ratio >= 1 else f"{ratio:>8.3f}x"
+                print(f"{row.name:<52} {'':>12} {'':>10} {'':>12} {shown} {floor:>10}", flush=True)
     if slow:
         print(f"({len(slow)} slow rows skipped; name them to run them, e.g. python -m benchmarks notebook)")
     print(environment_line())
     return 0
+
+
+def _pixels(name: str) -> int:
+    return next(r.pixels for r in all_rows() if isinstance(r, Bench) and r.name == name)
 
 
 def environment_line() -> str:
