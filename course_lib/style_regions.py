@@ -32,8 +32,9 @@ from .i18n import tr
 from .images import ImageError, tensor_to_image
 from .models import CourseModel, channels_last
 from .progress import Optimisation
-from .style import (TransferConfig, _border, _bundled_model, _frame, _lbfgs, _luminance, _pixels,  # the driver's parts
-                    _settings)
+from .style import _bundled_model, _lbfgs                 # the driver's parts
+from .style_canvas import border as _border, frame as _frame, luminance as _luminance, pixels as _pixels
+from .style_recipes import TransferConfig, settings as _settings
 from .style_losses import content_loss, tv_loss
 
 
@@ -153,7 +154,7 @@ def _optimise(model, c, targets, cfg, live, quiet, desc):
             return total
 
         with Optimisation(cfg.steps, desc, live=live, to_image=tensor_to_image, quiet=quiet) as run:
-            _lbfgs(x, loss_of, run, cfg.steps)
+            _lbfgs(x, loss_of, lambda loss: run.step(loss.detach(), x), cfg.steps, run)
     x = x.detach().clamp(0, 1).cpu()
     left, right, top, bottom = _border(*c.shape[-2:], pad, align)
     return x[..., top:x.shape[-2] - bottom, left:x.shape[-1] - right]           # [1, 3, H, W]: the border dropped

@@ -138,7 +138,8 @@ del stuck
 
 #            student                   07 points   words its `problems` must contain
 EXPECTED = {"a_honest":                (1, []),
-            "b_forged_verdict":        (0, ["ended unexpectedly (exit code 0)"]),
+            # "(exit code 0)" when its os._exit wins the race with the grader's kill, "(signal 9)" under load
+            "b_forged_verdict":        (0, ["ended unexpectedly"]),
             "c_daemon_rewrites_csv":   (0, []),
             "d_network":               (0, ["raised", "Error"]),
             "e_copies_a_friend":       (0, ["FileNotFoundError"]),
