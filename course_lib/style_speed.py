@@ -25,6 +25,11 @@ GOALS = {"high_frequency": 1.6, "style_distance": 0.6, "rank": 5}   # at most, a
 RECIPE_COLOURS = {"plain": "tab:red", "clean": "tab:blue", "fast": "tab:green"}
 
 
+def recipe_title(recipe: str) -> str:
+    """How a figure names a recipe: ``recipe='clean'`` in English, «чистый рецепт» in Russian."""
+    return {"plain": tr("recipe='plain'"), "clean": tr("recipe='clean'"), "fast": tr("recipe='fast'")}.get(recipe, recipe)
+
+
 class Curve(NamedTuple):
     seconds: list         # time of the picture since the start of the run, the measuring not counted
     evaluations: list     # loss evaluations done by then
@@ -112,7 +117,8 @@ def plot_time_to_quality(curves: dict, axes=None):
               "layout": tr("layout: correlation with the photo")}
     for ax, key in zip(axes, keys):
         for recipe, curve in curves.items():
-            ax.plot(curve.seconds, [q[key] for q in curve.quality], ".-", color=RECIPE_COLOURS.get(recipe), label=recipe)
+            ax.plot(curve.seconds, [q[key] for q in curve.quality], ".-", color=RECIPE_COLOURS.get(recipe),
+                    label=recipe_title(recipe))
             done = seconds_to_goals(curve)
             if done is not None:
                 ax.axvline(done, color=RECIPE_COLOURS.get(recipe), linestyle=":", linewidth=1)
