@@ -168,11 +168,11 @@ def test_show_effective_filters_crops_to_the_effective_field(model):
     w = torch.zeros(3, 3, 21, 21)
     w[:, :, 9:12, 9:12] = torch.randn(3, 3, 3, 3)
     w += 1e-4 * torch.randn_like(w)                  # a faint tail over the whole receptive field
-    fig = fl.show_effective_filters(model, w, [0, 1, 2], "block2", raw=False)
+    fig = fl.show_effective_filters(model, w, [0, 1, 2], "block2", raw=False, ncols=3)
     assert fig.axes[0].images[0].get_array().shape == (3, 3, 3)           # the 3x3 centre, drawn large
     assert fig.axes[0].images[0].get_interpolation() == "nearest"
     assert "of 21x21 px" in fig._suptitle.get_text()
     plt.close(fig)
-    fig = fl.show_effective_filters(model, w, [0, 1, 2], "block2", raw=False, energy=None)
+    fig = fl.show_effective_filters(model, w, [0, 1, 2], "block2", raw=False, energy=None, ncols=3)
     assert fig.axes[0].images[0].get_array().shape == (21, 21, 3)
     plt.close(fig)
