@@ -1,7 +1,10 @@
 """Attribution rows (issue 29): each map at 224 px on the bundled net, and the deletion/insertion curves of
 every method on one photo (notebook 05b). Goals: a map <= 1 s, occlusion (window 32, stride 8) <= 5 s,
-all curves <= 30 s, on 2 cores."""
-from benchmarks.harness import Bench
+all curves <= 30 s, on 2 cores. On a shared machine read the ratios: each row over one forward pass at the same
+size, measured in the same run (the first row)."""
+import torch
+
+from benchmarks.harness import Bench, Ratio
 from course_lib import grad_cam, guided_grad_cam, integrated_gradients, load_model, occlusion_map
 from course_lib import which_map
 from course_lib.samples import image_tensor
@@ -11,6 +14,17 @@ def map_224(function, **options):
     model = load_model(device="cpu")
     x01 = image_tensor("chelsea", 224)                  # [1, 3, 149, 224]
     return lambda: function(model, x01, "Egyptian cat", **options)
+
+
+def forward_224():
+    model = load_model(device="cpu")
+    x01 = image_tensor("chelsea", 224)
+
+    def run():
+        with torch.inference_mode():
+            model.net(model.to_input(x01))
+
+    return run
 
 
 def curves_one_photo(judge: bool):
@@ -24,7 +38,8 @@ def curves_one_photo(judge: bool):
 
 
 def benchmarks():
-    return [
+    rows = [
+        Bench("attribution: baseline, one forward pass (efficientnet_lite0)", "224x149", forward_224, repeats=10),
         Bench("attribution: Grad-CAM (efficientnet_lite0, head)", "224x149", lambda: map_224(grad_cam), repeats=5, floor_s=1.0),
         Bench("attribution: Guided Grad-CAM (efficientnet_lite0)", "224x149", lambda: map_224(guided_grad_cam),
               repeats=5, floor_s=1.0),
@@ -39,3 +54,6 @@ def benchmarks():
         Bench("attribution: the same, curves also judged by EfficientNet-Lite2", "224x149",
               lambda: curves_one_photo(True), repeats=1, warmup=False, slow=True),
     ]
+    baseline = rows[0].name
+    return rows + [Ratio(f"{row.name[len('attribution: '):]} / forward pass", row.name, baseline)
+                   for row in rows[1:-1]]

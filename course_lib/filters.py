@@ -25,6 +25,7 @@ import math
 import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .config import lecture_or_quick
 
@@ -203,9 +204,17 @@ def effective_filters(model: CourseModel, layer: str, channels=None, method: str
     return total / samples
 
 
-def crop_to_field(w: torch.Tensor, threshold: float = 0.02) -> torch.Tensor:
-    """Cut filters [K, 3, S, S] to the square around the pixels where any of them exceeds
-    ``threshold`` of its own largest value (the receptive field the filters use)."""
+def crop_to_field(w: torch.Tensor, threshold: float = 0.02, energy: float | None = None) -> torch.Tensor:
+    """Cut filters [K, 3, S, S] to one square for all of them.
+
+    Default: the receptive field the filters use, the square around the pixels where any of them exceeds
+    ``threshold`` of its own largest value. With ``energy`` (e.g. 0.95): the *effective* receptive field,
+    the smallest square that holds that share of the filters' energy sum w^2 (each filter weighted
+    alike); a deep unit's weight falls off fast from the centre (Luo et al. 2016), so this square is
+    much smaller than the receptive field, and the filter fills its tile."""
+    if energy is not None:
+        rows, cols = effective_field(w, energy)
+        return w[:, :, rows, cols]
     M = (w.abs().amax(dim=1) / w.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, 1, 1)).amax(0)   # [S, S]
     rows, cols = (M > threshold).any(1).nonzero(), (M > threshold).any(0).nonzero()
     if len(rows) == 0:
@@ -214,6 +223,21 @@ def crop_to_field(w: torch.Tensor, threshold: float = 0.02) -> torch.Tensor:
     side = max(bottom - top, right - left)
     top, left = min(top, w.shape[2] - side), min(left, w.shape[3] - side)
     return w[:, :, top:top + side, left:left + side]
+
+
+def effective_field(w: torch.Tensor, energy: float = 0.95) -> tuple:
+    """(rows, cols) slices of the smallest square holding ``energy`` of the energy of filters w [K, 3, h, w]."""
+    if not 0 < energy <= 1:
+        raise ValueError(tr("energy is a share of the filters' energy, in (0, 1], got {energy!r}", energy=energy))
+    E = w.pow(2).sum(dim=1)                                                        # [K, h, w]
+    E = (E / E.flatten(1).sum(1).clamp_min(1e-30).view(-1, 1, 1)).sum(0)           # [h, w], each filter alike
+    E = E / E.sum().clamp_min(1e-30)
+    for side in range(1, min(E.shape) + 1):
+        inside = F.avg_pool2d(E[None, None], side, stride=1)[0, 0] * side ** 2    # energy of every side x side square
+        if inside.max() >= energy - 1e-6:
+            top, left = divmod(inside.argmax().item(), inside.shape[1])
+            return slice(top, top + side), slice(left, left + side)
+    return slice(0, w.shape[-2]), slice(0, w.shape[-1])
 
 
 def linear_tuning(w: torch.Tensor, experiment) -> torch.Tensor:
@@ -237,24 +261,30 @@ def angle_difference(a, b) -> torch.Tensor:
 
 
 def show_effective_filters(model: CourseModel, w: torch.Tensor, channels, layer: str, ncols: int = 8,
-                           size: float = 1.2, titles=None, raw: bool = True):
-    """Effective filters [K, 3, h, w] as colour tiles (grey 0, each scaled on its own); with ``raw`` the first
-    ``ncols`` raw 3x3 stem filters in the top row for comparison."""
+                           size: float = 1.8, titles=None, raw: bool = True, energy: float | None = 0.95):
+    """Effective filters [K, 3, h, w] as large colour tiles, pixels drawn as squares (grey 0, each scaled on
+    its own), cut to the effective receptive field (``crop_to_field`` with ``energy``; ``None``: as given);
+    with ``raw`` the first ``ncols`` raw 3x3 stem filters in the top row for comparison."""
+    shown = w if energy is None else crop_to_field(w, energy=energy)                # [K, 3, s, s]
     stem = normalise_filters(conv_weight(model)).permute(0, 2, 3, 1)[:ncols] if raw else []   # [ncols, 3, 3, 3]
-    tiles = normalise_filters(w).permute(0, 2, 3, 1)                                # [K, h, w, 3]
+    tiles = normalise_filters(shown).permute(0, 2, 3, 1)                            # [K, s, s, 3]
     rows_raw, rows_eff = int(raw), -(-len(tiles) // ncols)
-    fig, axes = plt.subplots(rows_raw + rows_eff, ncols, figsize=(size * ncols, size * (rows_raw + rows_eff) + 0.6),
+    fig, axes = plt.subplots(rows_raw + rows_eff, ncols, figsize=(size * ncols, (size + 0.3) * (rows_raw + rows_eff) + 0.5),
                              squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i, (ax, tile) in enumerate(zip(axes[0], stem)):
         ax.imshow(tile.numpy(), interpolation="nearest")
-        ax.set_title(tr("stem {i}, 3x3", i=i), fontsize=7)
+        ax.set_title(tr("stem {i}, 3x3", i=i), fontsize=10)
     for i, (ax, tile) in enumerate(zip(axes[rows_raw:].flat, tiles)):
         ax.imshow(tile.numpy(), interpolation="nearest")
-        ax.set_title(titles[i] if titles else tr("{layer} ch {c}", layer=layer, c=channels[i]), fontsize=7)
+        ax.set_title(titles[i] if titles else tr("{layer} ch {c}", layer=layer, c=channels[i]), fontsize=10)
     what = (tr("{model}: raw stem weights (top) and effective filters of {layer} ({h}x{w} px)") if raw
             else tr("{model}: effective filters of {layer} ({h}x{w} px)"))
-    fig.suptitle(what.format(model=model.name, layer=layer, h=w.shape[-2], w=w.shape[-1]), fontsize=9)
+    what = what.format(model=model.name, layer=layer, h=shown.shape[-2], w=shown.shape[-1])
+    if shown.shape[-2:] != w.shape[-2:]:
+        what += tr(", the centre that holds {energy:.0%} of their energy (of {h}x{w} px)", energy=energy,
+                   h=w.shape[-2], w=w.shape[-1])
+    fig.suptitle(what, fontsize=11)
     fig.tight_layout()
     return fig

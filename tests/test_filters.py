@@ -148,3 +148,31 @@ def test_show_effective_filters(model):
     fig = fl.show_effective_filters(model, w, [0, 1, 2], "block1", raw=False, titles=["a", "b", "c"])
     assert sum(bool(ax.images) for ax in fig.axes) == 3 and fig.axes[1].get_title() == "b"
     plt.close(fig)
+
+
+def test_effective_field_is_the_smallest_square_holding_the_energy():
+    """Issue 29: filters drawn cut to where their energy is, not as specks in a grey canvas."""
+    w = torch.zeros(2, 3, 15, 15)
+    w[0, :, 6:9, 4:7] = 1.0                          # a 3x3 filter off-centre: 27 units of energy
+    w[1, 0, 7, 5] = -2.0                             # a single pixel inside that square
+    w[0, 0, 0, 14] = 0.5                             # a faint far pixel: 0.25 / 27.25 of filter 0's energy
+    rows, cols = fl.effective_field(w, energy=0.95)
+    assert (rows, cols) == (slice(6, 9), slice(4, 7))
+    assert fl.crop_to_field(w, energy=0.95).shape == (2, 3, 3, 3)
+    assert fl.crop_to_field(w, energy=1.0).shape == (2, 3, 11, 11)       # all the energy: columns 4..14 reach the far pixel
+    with pytest.raises(ValueError, match="energy is a share"):
+        fl.effective_field(w, energy=1.5)
+
+
+def test_show_effective_filters_crops_to_the_effective_field(model):
+    w = torch.zeros(3, 3, 21, 21)
+    w[:, :, 9:12, 9:12] = torch.randn(3, 3, 3, 3)
+    w += 1e-4 * torch.randn_like(w)                  # a faint tail over the whole receptive field
+    fig = fl.show_effective_filters(model, w, [0, 1, 2], "block2", raw=False, ncols=3)
+    assert fig.axes[0].images[0].get_array().shape == (3, 3, 3)           # the 3x3 centre, drawn large
+    assert fig.axes[0].images[0].get_interpolation() == "nearest"
+    assert "of 21x21 px" in fig._suptitle.get_text()
+    plt.close(fig)
+    fig = fl.show_effective_filters(model, w, [0, 1, 2], "block2", raw=False, energy=None, ncols=3)
+    assert fig.axes[0].images[0].get_array().shape == (21, 21, 3)
+    plt.close(fig)

@@ -88,7 +88,9 @@ def test_efficientnet_sweep_shapes_and_no_hooks_left(model):
     assert experiment.sweep("stem").shape == (6, 2, 32)
     c, _, pref = experiment.ranking("stem", k=1)[0]          # a unit that responds to bars
     freq = experiment.frequency_tuning("stem", c, [2, 4, 8], n_phases=4)
-    by_hand = [max(unit_responses(model, oriented_grating(48, pref, f, k * math.pi / 2)[None], "stem")[0, c].item()
+    on_grey = lambda g: cfg.background + cfg.contrast * (g - 0.5)   # the grating at the experiment's contrast
+    by_hand = [max(unit_responses(model, on_grey(oriented_grating(48, pref, f, k * math.pi / 2))[None], "stem",
+                                  background=cfg.background)[0, c].item()
                    for k in range(4)) for f in (2, 4, 8)]     # the best over 4 phases, one grating at a time
     assert freq.shape == (3,) and freq.tolist() == pytest.approx(by_hand, abs=1e-5)
     assert len(set(by_hand)) == 3 and max(by_hand) > 0      # distinct, non-zero: the check can tell a mix-up
@@ -135,13 +137,40 @@ def test_osi_odd_angle_count_takes_the_angle_just_under_90_degrees(n):
     assert orientation_selectivity_index(tuning.roll(2)).item() == pytest.approx(3 / 5)   # wherever the preferred angle is
 
 
-def test_saturated_units_are_named_and_left_out_of_the_ranking():
+def saturating_cells() -> CourseModel:
+    """Two hand-made ReLU6 units seeing the same horizontal bar detector on a grey screen:
+    unit 0 with a gain of 20, unit 1 with a gain of 2. Both rest at 3 on the blank (the bias); a centred bar of
+    contrast c covers 15 weights of 1 and adds gain * 15 * c: at c = 3 %, 9 for unit 0 (past the ceiling of 6)
+    and 0.9 for unit 1 (linear); at 0.5 % unit 0 adds 1.5 and stays linear too."""
+    conv = nn.Conv2d(3, 2, 5, padding=2)
+    bar = torch.full((5, 5), -1.5)
+    bar[1:4] = 1.0                                             # zero sum: the grey screen gives the bias alone
+    with torch.no_grad():
+        conv.weight.copy_(torch.stack([20 * bar, 2 * bar])[:, None].expand(2, 3, 5, 5) / 3)
+        conv.bias.fill_(3.0)
+    net = nn.Sequential(conv, nn.ReLU6()).eval()
+    zero, one = torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1)
+    return CourseModel("saturating_cells", net, {"simple": net[1]}, zero, one, ["loud", "quiet"])
+
+
+def test_saturated_unit_is_named_and_left_out_of_the_ranking():
     """Issue 29: a ReLU6 clipped at 6 answers several angles alike; its OSI means nothing."""
-    experiment = HubelWieselExperiment(None, HubelWieselConfig(n_angles=4, n_positions=1))
-    tuning = torch.tensor([[4.0, 0.0, 1.0, 0.0],        # tuned: OSI 3/5
-                           [6.0, 6.0, 0.5, 0.0],        # clipped at two angles: OSI (6 - 0.5)/(6 + 0.5) = 0.85, meaningless
-                           [2.0, 1.0, 1.0, 1.0],        # weakly tuned: OSI 1/3
-                           [0.0, 0.0, 0.0, 0.0]])       # silent: ties at 0, not saturated, left out as silent
-    experiment._sweeps["layer"] = tuning.T.reshape(4, 1, 4)                # [n_angles, n_positions, C]
-    assert experiment.saturated("layer") == [1]
-    assert [(c, round(o, 3)) for c, o, _ in experiment.ranking("layer", k=4)] == [(0, 0.6), (2, 0.333)]
+    experiment = HubelWieselExperiment(saturating_cells(), HubelWieselConfig(
+        size=33, n_angles=12, n_positions=5, position_range=2.0, contrast=0.03))
+    assert experiment.saturated("simple") == [0]
+    assert [c for c, _, _ in experiment.ranking("simple", k=2)] == [1]          # the honest unit alone
+    tuning = experiment.tuning("simple")                                         # [2, 12]
+    assert tuning[0].max() == pytest.approx(3.0)                                 # 6 - 3: the ceiling, not the drive
+    assert (tuning[0] == tuning[0].max()).sum() >= 2                             # clipped: several angles tie at the top
+    assert (tuning[1] == tuning[1].max()).sum() == 1 and tuning[1].max() == pytest.approx(0.9, rel=1e-4)
+    assert experiment.angles[tuning[1].argmax()].item() == 0.0                  # the honest unit: one peak, its angle
+
+
+def test_clipped_units_by_contrast():
+    """Fewer units clip as the contrast falls; at the default contrast none of the hand-made units does."""
+    experiment = HubelWieselExperiment(saturating_cells(), HubelWieselConfig(size=33, n_angles=6, n_positions=3))
+    clipped = experiment.clipped_by_contrast("simple", [1.0, 0.03, 0.005])
+    assert clipped == {1.0: [0, 1], 0.03: [0], 0.005: []}
+    assert experiment.clipped_by_contrast("simple", [experiment.cfg.contrast]) == {experiment.cfg.contrast: [0]}
+    unbounded = HubelWieselExperiment(edge_cells(), HubelWieselConfig(size=33, n_angles=6, n_positions=3))
+    assert unbounded.clipped_by_contrast("simple", [1.0]) == {1.0: []}       # a plain ReLU has no ceiling
