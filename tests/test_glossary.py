@@ -16,11 +16,6 @@ from tools import translate
 ROOT = Path(__file__).resolve().parents[1]
 
 
-# Their catalogues are being edited by others as issue 28 lands (0.5 and 1.5 in the prose of 01 and 06);
-# remove a name once `python tools/translate.py lint NOTEBOOK` reports decimal 0 for it.
-DECIMAL_POINT_PENDING = {"01_filters_hubel_wiesel.ipynb"}
-
-
 @pytest.mark.parametrize("rel", translate.sources(), ids=str)
 def test_a_russian_notebook_shows_no_english_and_follows_the_glossary(rel):
     report = translate.lint_notebook(rel)
@@ -30,9 +25,7 @@ def test_a_russian_notebook_shows_no_english_and_follows_the_glossary(rel):
                           "translate with `translate.py set NOTEBOOK CELL --code 'FRAGMENT'`, terms: translations/ru/GLOSSARY.md")
 
 
-@pytest.mark.parametrize("rel", [pytest.param(rel, marks=pytest.mark.xfail(
-    str(rel) in DECIMAL_POINT_PENDING, reason="catalogue edited by another engineer now", strict=False))
-    for rel in translate.sources()], ids=str)
+@pytest.mark.parametrize("rel", translate.sources(), ids=str)
 def test_russian_prose_writes_the_decimal_comma(rel):
     """0,5 in the text and 0{,}5 in formulas (GLOSSARY.md); code between backticks keeps its 0.5."""
     found = translate.lint_notebook(rel)["decimal"]
