@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import nbformat
+import pytest
 import torch
 import torchvision
 
@@ -107,3 +108,13 @@ if __name__ == "__main__":
         sys.exit(__doc__.split("\n\n")[1])
     for p in write_random_weights(sys.argv[1], sys.argv[2:]):
         print(p)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module of optimisation tests: on a shared 2-core machine two threads wait on each other
+    (10x slower). Use it with ``pytestmark = pytest.mark.usefixtures("one_thread")`` after importing it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -6,6 +6,7 @@ import torch.nn.functional as nnf
 from course_lib import ImageError, UnknownNameError, load_model, sample_image, style, style_checks
 from course_lib.hooks import hook_count
 from course_lib.progress import DivergenceWarning, InterruptedWarning
+from tests.support import one_thread  # noqa: F401 (the fixture)
 
 # The formulas (Gram, E_l, eq. (2), content loss, TV) are tested in test_style_losses.py and, against
 # literal values, in test_exercise_references.py; this file tests the driver.
@@ -14,15 +15,7 @@ from course_lib.progress import DivergenceWarning, InterruptedWarning
 # ---- transfer on the bundled net (small images; the slides' claims as checks) --------------
 
 SMALL = dict(size=64, steps=30, quiet=True, live=False)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on the shared 2-core machine two threads wait on each other (10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def content_loss_of(model, image, content):

@@ -6,14 +6,10 @@ import torch
 
 from course_lib import sample_image, style, style_recipes, style_speed
 from course_lib.hooks import hook_count
+from tests.support import one_thread  # noqa: F401 (the fixture)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("size, steps", [(256, 200), (512, 200), (128, 100), (170, 30), (64, 30), (48, 25), (20, 3)])
