@@ -144,8 +144,8 @@ def download(url: str, path: Path, max_bytes: int, *, timeout: float = 20, deadl
                     f.write(block)
                     bar.update(len(block))
             if total is not None and done != total:
-                raise DownloadError(tr("download failed: {url} ended after {got} of {total} MB; run again to resume",
-                                       url=url, got=f"{done / 1e6:.1f}", total=f"{total / 1e6:.1f}"))
+                raise DownloadError(tr("download failed: {url} ended after {got:.1f} of {total:.1f} MB; run again to resume",
+                                       url=url, got=done / 1e6, total=total / 1e6))
     except DownloadError:
         if done > max_bytes:
             part.unlink(missing_ok=True)

@@ -112,13 +112,13 @@ def compare(got, expected, what, atol, rtol):
     allowed = atol + rtol * (expected.abs().max().item() if expected.numel() else 0.0)
     if error > allowed:
         if got.numel() == 1:
-            where = tr("; got {got}, expected {expected}", got=f"{got.item():.6g}", expected=f"{expected.item():.6g}")
+            where = tr("; got {got:.6g}, expected {expected:.6g}", got=got.item(), expected=expected.item())
         else:   # the first place where the error is largest
             index = [int(i) for i in torch.unravel_index((got - expected).abs().argmax(), got.shape)]
-            where = tr(" at {index}: got {got}, expected {expected}", index=index,
-                       got=f"{got[tuple(index)].item():.6g}", expected=f"{expected[tuple(index)].item():.6g}")
-        return tr("{what} is off by up to {error} (allowed {allowed})", what=what, error=f"{error:.3g}",
-                  allowed=f"{allowed:.2g}") + where
+            where = tr(" at {index}: got {got:.6g}, expected {expected:.6g}", index=index,
+                       got=got[tuple(index)].item(), expected=expected[tuple(index)].item())
+        return tr("{what} is off by up to {error:.3g} (allowed {allowed:.2g})", what=what, error=error,
+                  allowed=allowed) + where
     return None
 
 
@@ -191,8 +191,8 @@ def check(student, reference, cases, name=None, atol=1e-8, rtol=1e-6, gradient=F
                      inputs=args_text, problem=problem) + _inputs_text(reference, args))
             return False
         largest = max(largest, (got.detach().double() - expected.detach().double()).abs().max().item())
-    print(tr("PASS  {name}: {n} inputs agree with the reference (largest error {error})",
-             name=name, n=len(cases), error=f"{largest:.2g}"))
+    print(tr("PASS  {name}: {n} inputs agree with the reference (largest error {error:.2g})",
+             name=name, n=len(cases), error=largest))
     return True
 
 

@@ -6,6 +6,9 @@
   message in the widget's output instead of a traceback (the lecture must not fail in class).
   Under test (``COURSE_LIB_TESTING=1``) it re-raises, unless the error was declared with
   ``expect=`` or ``expected_error`` (a deliberate bad-input demonstration), which must then come.
+
+Importing this module (``import course_lib`` does) makes every linear axis label its ticks with
+``LocalisedScalarFormatter``: ``0,5`` when the language is Russian, matplotlib's own ``0.5`` otherwise.
 """
 import html
 import io
@@ -13,15 +16,45 @@ import re
 from contextlib import contextmanager
 
 import matplotlib.pyplot as plt
+from matplotlib import scale as mscale
+from matplotlib import ticker
 import numpy as np
 import torch
 from PIL import Image
 
 from .config import testing
-from .i18n import tr
+from .i18n import decimal_comma, tr
 from .images import ImageError, load_image, tensor_to_image
 from .live_output import LiveOutput   # noqa: F401  (the notebooks' Output widget)
 from .samples import list_samples, sample_image
+
+
+class LocalisedScalarFormatter(ticker.ScalarFormatter):
+    """matplotlib's tick labels with the language's decimal sign, chosen at draw time (no system locale needed)."""
+
+    def __call__(self, x, pos=None):
+        return decimal_comma(super().__call__(x, pos))
+
+    def format_data_short(self, value):
+        return decimal_comma(super().format_data_short(value))
+
+    def get_offset(self):
+        return decimal_comma(super().get_offset())
+
+
+class _LocalisedLinearScale(mscale.LinearScale):
+    """The default ``"linear"`` scale, its ticks labelled by ``LocalisedScalarFormatter``."""
+
+    def __init__(self, *args):      # matplotlib < 3.11 passes the axis; 3.11 warns at a parameter named "axis"
+        super().__init__(*args)
+
+    def set_default_locators_and_formatters(self, axis):
+        super().set_default_locators_and_formatters(axis)
+        axis.set_major_formatter(LocalisedScalarFormatter())
+
+
+# one place for every figure, the course's and the student's: new axes take the "linear" scale by name
+mscale.register_scale(_LocalisedLinearScale)
 
 
 def as_image(item):

@@ -136,9 +136,9 @@ def grade(submissions: Path, out: Path, feedback: Path = None, seed: int = None,
         grade_report.write_atomically(grade_report.manifest_path(out), json.dumps({
             "shard": part[0], "count": part[1], "seed": seed, "students": students, "all_students": everyone,
             "students_sha256": hashlib.sha256("\n".join(everyone).encode()).hexdigest()}, indent=1))
-    log(tr("graded {students} students, {notebooks} notebooks in {seconds} s ({per} s per student, {jobs} workers); "
-           "wrote {out} and {feedback}/", students=len(students), notebooks=len(work), seconds=f"{seconds:.1f}",
-           per=f"{seconds / max(1, len(students)):.1f}", jobs=jobs, out=out, feedback=feedback))
+    log(tr("graded {students} students, {notebooks} notebooks in {seconds:.1f} s ({per:.1f} s per student, {jobs} workers); "
+           "wrote {out} and {feedback}/", students=len(students), notebooks=len(work), seconds=seconds,
+           per=seconds / max(1, len(students)), jobs=jobs, out=out, feedback=feedback))
     log(tr("hidden seed {seed}: pass --seed {seed} to grade with the same inputs again", seed=seed))
     return rows
 

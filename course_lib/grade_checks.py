@@ -101,8 +101,8 @@ def grade_notebook(path: Path, seed: int, limits: Limits, slot, stdout) -> dict:
     size_mb = path.stat().st_size / 2**20
     if size_mb > limits.notebook_mb:
         return _not_graded(name, tr(
-            "the notebook file is {size} MB (limit {limit} MB): clear its outputs (Edit > Clear Outputs of All "
-            "Cells) and submit it again", size=f"{size_mb:.1f}", limit=f"{limits.notebook_mb:g}"))
+            "the notebook file is {size:.1f} MB (limit {limit:g} MB): clear its outputs (Edit > Clear Outputs of All "
+            "Cells) and submit it again", size=size_mb, limit=limits.notebook_mb))
     nb, error = _read_notebook(path)
     if error:
         return _not_graded(name, error)
@@ -140,8 +140,8 @@ def grade_notebook(path: Path, seed: int, limits: Limits, slot, stdout) -> dict:
 
 def _why_gone(session, status, limits):
     if session.broken == "timeout":
-        return tr("ran longer than {seconds} s in all and was stopped (an endless loop that ignores interrupts?)",
-                  seconds=f"{limits.notebook_s:g}")
+        return tr("ran longer than {seconds:g} s in all and was stopped (an endless loop that ignores interrupts?)",
+                  seconds=limits.notebook_s)
     if session.broken == "check timeout":
         return tr("a check ran past its limit and the notebook ignored the interrupt, so it was stopped")
     tail = session.stderr_tail.decode(errors="replace").strip().splitlines()[-1:]
@@ -166,8 +166,8 @@ def _check_task(session, task, defined, seed, limits, end, stdout):
             text = verdict.getvalue().strip()
         except CheckTimeout:
             passed, problem, text = False, True, tr(
-                "{task}: the check ran longer than {seconds} s and was stopped (an endless loop?)",
-                task=task, seconds=f"{limits.cell_s:g}")
+                "{task}: the check ran longer than {seconds:g} s and was stopped (an endless loop?)",
+                task=task, seconds=limits.cell_s)
         except Exception as e:    # the student's function broke the checker itself
             passed, problem, text = False, True, tr(
                 "{task}: the check could not run your function ({error}: {message})", task=task,

@@ -62,7 +62,7 @@ def _first_line(source, width=50):
 def _cell_problem(i, source, error, seconds):
     code = _first_line(source)
     if isinstance(error, CellTimeout):
-        return tr("cell {i} ({code}) ran longer than {seconds} s and was stopped", i=i, code=code, seconds=f"{seconds:g}")
+        return tr("cell {i} ({code}) ran longer than {seconds:g} s and was stopped", i=i, code=code, seconds=seconds)
     message = str(error).strip()
     if message:
         return tr("cell {i} ({code}) raised {error}: {message}", i=i, code=code, error=type(error).__name__,
@@ -95,8 +95,8 @@ def run_cells(cells, cell_s, output_kb):
             if error is not None:
                 problems.append(_cell_problem(i, source, error, cell_s))
     if out.total > out.limit:
-        problems.append(tr("the notebook printed {mb} MB; only the first {kb} kB were kept",
-                           mb=f"{out.total / 2**20:.1f}", kb=output_kb))
+        problems.append(tr("the notebook printed {mb:.1f} MB; only the first {kb} kB were kept",
+                           mb=out.total / 2**20, kb=output_kb))
     for m, d in zip(modules, saved):    # the student's own calls of the references see the originals
         for name in [n for n in m.__dict__ if n not in d]:
             del m.__dict__[name]

@@ -13,10 +13,12 @@ does; Russian has three (1 шаг, 2 шага, 5 шагов), chosen by ``PLURAL
 Numbers filled into a message are written the language's way: ``tr("spread {s:.2f}", s=0.5)`` is
 ``разброс 0,50`` in Russian (decimal comma; a space, not a comma, between thousands). Only number
 values change; a number already turned into a string (a value the student types in code) is left alone.
+Figures follow too: ``course_lib.display`` makes matplotlib's tick labels pass through ``decimal_comma``.
 """
 import json
 import numbers
 import os
+import re
 import string
 from functools import lru_cache
 from pathlib import Path
@@ -61,6 +63,19 @@ def number(value, spec: str = "") -> str:
     if language() in DECIMAL_COMMA:
         text = text.replace(",", "\u00a0").replace(".", ",")
     return text
+
+
+_POINT_IN_NUMBER = re.compile(r"(?<=\d)\.(?=\d)")
+
+
+def decimal_comma(text: str) -> str:
+    """A number matplotlib wrote (``0.5``, ``$\\mathdefault{0.5}$``) written the user's way: ``0,5`` in Russian.
+
+    Inside mathtext the comma is ``{,}`` (a bare comma there is punctuation, followed by a space).
+    """
+    if language() not in DECIMAL_COMMA:
+        return text
+    return _POINT_IN_NUMBER.sub("{,}" if "$" in text else ",", text)
 
 
 class _Formatter(string.Formatter):

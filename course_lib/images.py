@@ -100,9 +100,9 @@ def decode(data: bytes, where: str) -> Image.Image:
             image = Image.open(io.BytesIO(data))  # reads the header only
             w, h = image.size
             if w * h > MAX_PIXELS:
-                raise ImageError(tr("{where} is {w}x{h} = {megapixels} megapixels, more than the {allowed} allowed; "
-                                    "shrink it first", where=where, w=w, h=h, megapixels=f"{w * h / 1e6:.0f}",
-                                    allowed=f"{MAX_PIXELS / 1e6:.0f}"))
+                raise ImageError(tr("{where} is {w}x{h} = {megapixels:.0f} megapixels, more than the {allowed:.0f} allowed; "
+                                    "shrink it first", where=where, w=w, h=h, megapixels=w * h / 1e6,
+                                    allowed=MAX_PIXELS / 1e6))
             if getattr(image, "is_animated", False):
                 image.seek(0)  # animated GIF/PNG/WebP: the first frame
             if image.format == "JPEG":

@@ -60,8 +60,8 @@ class Optimisation:
         value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         if not math.isfinite(value) or (self.history and abs(value) > self.explode_factor * max(abs(self.history[0]), 1e-12) + 1e3):
             self.stopped = "diverged"
-            warnings.warn(tr("{desc}: the loss became {value} at step {step}; stopped and kept the last good "
-                             "image (try a smaller step size)", desc=self.desc, value=f"{value:g}",
+            warnings.warn(tr("{desc}: the loss became {value:g} at step {step}; stopped and kept the last good "
+                             "image (try a smaller step size)", desc=self.desc, value=value,
                              step=len(self.history)), DivergenceWarning, stacklevel=2)
             return False
         self.history.append(value)

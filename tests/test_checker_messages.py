@@ -225,7 +225,7 @@ def test_every_tr_call_has_a_literal_msgid(module):
 
 
 def test_checker_lines_go_through_the_catalogue(monkeypatch):
-    catalogue = {"PASS  {name}: {n} inputs agree with the reference (largest error {error})": "OK {name} ({n})",
+    catalogue = {"PASS  {name}: {n} inputs agree with the reference (largest error {error:.2g})": "OK {name} ({n})",
                  "{name}: not implemented yet": "{name}: TODO",
                  "FAIL  {name} on input {i} of {n} ({inputs}): {problem}": "NO {name} #{i}: {problem}",
                  "{what} has shape {got}, expected {expected}": "shape {got} != {expected}",

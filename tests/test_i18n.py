@@ -214,3 +214,35 @@ def test_menu_paths_in_russian_messages_are_the_russian_jupyterlab_menus():
     for msgid, items in paths.items():
         russian = "«" + " → ".join(menu_label(jupyterlab, item) for item in items) + "»"
         assert russian in catalogue[msgid], f"{msgid!r}: the Russian message should name the menu path {russian}"
+
+
+def preformatted_numbers():
+    """``tr(..., x=f"{value:.1f}")`` or ``x=str(round(value))``: a number made text before tr could write it the user's way."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            name = getattr(node.func, "id", None) if isinstance(node, ast.Call) else None
+            for keyword in node.keywords if name in ("tr", "trn") else ():
+                inner = list(ast.walk(keyword.value))
+                if (any(isinstance(x, ast.FormattedValue) and x.format_spec for x in inner)
+                        or any(isinstance(x, ast.Call) and getattr(x.func, "id", None) == "round" for x in inner)):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {keyword.arg}={ast.unparse(keyword.value)[:60]}")
+    return found
+
+
+def test_library_messages_leave_number_formatting_to_tr(monkeypatch):
+    """A number reaches tr as a number, the format in the msgid (``{size:.1f} MB``), so Russian shows ``12,3 МБ``."""
+    from course_lib.checker import compare
+    left = preformatted_numbers()
+    assert not left, "pass the number and put the format in the msgid ({x:.1f}):\n" + "\n".join(left)
+    monkeypatch.setenv("COURSE_LIB_LANG", "ru")
+    got = compare(torch_tensor(0.5), torch_tensor(0.25), "x", atol=0.0, rtol=0.0)
+    assert got == "x: отклонение до 0,25 (допустимо 0); получено 0,5, ожидалось 0,25", got
+    monkeypatch.setenv("COURSE_LIB_LANG", "en")
+    assert compare(torch_tensor(0.5), torch_tensor(0.25), "x", atol=0.0, rtol=0.0) == \
+        "x is off by up to 0.25 (allowed 0); got 0.5, expected 0.25"
+
+
+def torch_tensor(value):
+    import torch
+    return torch.tensor([value])

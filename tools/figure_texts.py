@@ -17,7 +17,9 @@ Reported, per text (``--all`` lists every text drawn):
   names ``stem``, ``head``, ``logits``), acronyms (``OSI``, ``RGB``) and single letters (``x``, ``A``)
   pass, and so does maths between ``$``;
 * **decimal**: a decimal point in a number (``0.5``): Russian writes ``0,5`` (GLOSSARY.md). Tick
-  labels are left to matplotlib's number formatter and not checked.
+  labels are checked too, mathtext ones (``$\\mathdefault{0.5}$``) included: ``course_lib.display``
+  gives linear axes a formatter that writes the decimal comma, so a point there means an axis that
+  bypasses it (a formatter the notebook set, a ``FixedFormatter`` of preformatted strings).
 """
 import argparse
 import importlib.util
@@ -111,13 +113,13 @@ def english_words(text: str, allowed: re.Pattern) -> list:
 
 
 def problems(texts: list, allowed: re.Pattern | None = None) -> list:
-    """[(cell id, kind of problem, text)]: English words, and decimal points outside tick labels."""
+    """[(cell id, kind of problem, text)]: English words, and decimal points (in tick labels, inside maths too)."""
     allowed = allowed_phrases() if allowed is None else allowed
     found = []
     for cell, kind, text in texts:
         if english_words(text, allowed):
             found.append((cell, "english", text))
-        if kind != "tick" and DECIMAL.search(MATH.sub(" ", text)):
+        if DECIMAL.search(text if kind == "tick" else MATH.sub(" ", text)):
             found.append((cell, "decimal", text))
     return found
 
