@@ -127,7 +127,10 @@ def _notebook_process(channel_fd, stderr_fd, pid_write, go_read, kind, binds):
 
     def stop(signum, frame):
         if notebook:
-            os.kill(notebook, signal.SIGKILL)
+            try:
+                os.kill(notebook, signal.SIGKILL)
+            except ProcessLookupError:       # reaped already: its status line is about to be written
+                pass
     signal.signal(signal.SIGTERM, stop)
     notebook = os.fork()
     if notebook == 0:
