@@ -8,9 +8,11 @@ Layers, read top-down like the lecture; a module imports only from its own layer
     package     __init__                                the public names, re-exported from any layer
     programs    fetch, doctor, notebook_runner          the command lines (python -m course_lib.X)
     course      exercises, exercises_attribution (cases) on checker (engine); grade (the class, the command
-                line) on grade_checks (one notebook's tasks) on grade_session (its socket, its answers), grade_sandbox, grade_worker,
-                grade_wire, grade_report
-    techniques  filters, hubel_wiesel, transposed, feature_vis, dream, saliency, deconvnet, sanity,
+                line) on grade_checks (one notebook's tasks) on grade_session (its socket, its answers),
+                grade_sandbox (choose a sandbox, start a slot), grade_worker, grade_wire, grade_report;
+                grade_zygote (inside a slot: forks each notebook) on grade_sandbox and grade_worker
+    techniques  filters, hubel_wiesel, transposed, feature_vis, class_model, dream, saliency,
+                deconvnet_projection, deconvnet, sanity,
                 style_losses, style_recipes, style_canvas, style, style_speed, judge, style_regions,
                 fast_style_net, fast_style_losses, fast_style (and any new technique module)
     display     display (figures, widgets)

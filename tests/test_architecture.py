@@ -13,7 +13,7 @@ LAYERS = {   # rank: higher may import lower; a module not listed is a technique
                  "live_output", "efficientnet_lite", "course_model", "models", "style_checks"}),
     "display": (1, {"display"}),
     "techniques": (2, set()),
-    "course": (3, {"checker", "exercises", "exercises_attribution", "grade", "grade_checks", "grade_session", "grade_sandbox", "grade_worker",
+    "course": (3, {"checker", "exercises", "exercises_attribution", "grade", "grade_checks", "grade_session", "grade_sandbox", "grade_zygote", "grade_worker",
                 "grade_wire", "grade_report"}),
     "programs": (4, {"fetch", "doctor", "notebook_runner"}),
     "package": (5, {"__init__"}),    # the public names (course_lib.grad_cam, ...), re-exported from any layer

@@ -1,11 +1,11 @@
-"""course_lib.dream: class-model visualisation and DeepDream (slides "Deep Dream #1-#4")."""
+"""course_lib.class_model and course_lib.dream: class-model visualisation and DeepDream (slides "Deep Dream #1-#4")."""
 import warnings
 from dataclasses import replace
 
 import pytest
 import torch
 
-from course_lib import UnknownNameError, dream
+from course_lib import UnknownNameError, class_model, dream
 from course_lib.dream import ClassVisConfig, DreamConfig, class_objective, class_visualization, deep_dream
 from course_lib.hooks import hook_count
 from course_lib.progress import DivergenceWarning, InterruptedWarning
@@ -68,7 +68,7 @@ def test_class_visualization_interrupt_keeps_the_current_image(model, monkeypatc
             raise KeyboardInterrupt
         return class_objective(scores, c, image, l2)
 
-    monkeypatch.setattr(dream, "class_objective", interrupted)
+    monkeypatch.setattr(class_model, "class_objective", interrupted)
     with pytest.warns(InterruptedWarning):
         image, history = class_visualization(model, "goldfish", config=SMALL, quiet=True)
     assert len(history) == 2
@@ -85,7 +85,7 @@ def test_class_visualization_nan_keeps_the_last_good_image(model, monkeypatch):
         value = class_objective(scores, c, image, l2)
         return value * float("nan") if len(calls) == 3 else value
 
-    monkeypatch.setattr(dream, "class_objective", nan_at_3)
+    monkeypatch.setattr(class_model, "class_objective", nan_at_3)
     with pytest.warns(DivergenceWarning):
         image, history = class_visualization(model, "goldfish", config=SMALL, quiet=True)
     assert len(history) == 2
@@ -289,7 +289,7 @@ def test_class_visualization_and_dream_leave_the_weights_layout_unchanged(model,
     def broken(scores, c, image, l2):
         raise ValueError("broken objective")
 
-    monkeypatch.setattr(dream, "class_objective", broken)
+    monkeypatch.setattr(class_model, "class_objective", broken)
     with pytest.raises(ValueError, match="broken objective"):
         class_visualization(model, "goldfish", config=SMALL, quiet=True)
     assert _same_layouts(before, model.net)
