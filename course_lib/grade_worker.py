@@ -201,7 +201,7 @@ def _limit_memory(extra_mb):
 def main(channel_fd, kind, drop_privileges):
     """PID 1 of the notebook's namespaces, set up and not yet running student code.
 
-    ``drop_privileges`` is ``grade_sandbox.drop_privileges``, passed in: the sandbox imports this module, not the reverse.
+    ``drop_privileges`` is ``grade_zygote.drop_privileges``, passed in: the sandbox imports this module, not the reverse.
     """
     import resource
     import socket

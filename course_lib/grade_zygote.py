@@ -93,9 +93,10 @@ def _map_ids(pid, uid, gid):
 
 
 def _read_line(fd, whole=False):
+    """One line (a byte at a time, so the next line, e.g. an early ``status``, stays in the pipe), or all to EOF."""
     data = b""
     while whole or not data.endswith(b"\n"):
-        chunk = os.read(fd, 256)
+        chunk = os.read(fd, 256 if whole else 1)
         if not chunk:
             break
         data += chunk
