@@ -41,6 +41,10 @@ case "${1:-}" in
     # Two pytest workers (a file each at a time: a notebook's cells stay in order in one kernel), one torch
     # thread each: on 2 cores that beats one worker with 2 threads, which mostly waits on kernels and the browser.
     export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+    # With more torch threads than a worker's share of the cores, OpenMP threads that wait must sleep, not spin:
+    # 2 workers x 2 threads on 2 cores ran lecture-mode nbconvert of every notebook in 101 s with PASSIVE, 92 s with
+    # 1 thread, and 373 s (3 timeouts) with ACTIVE spinning; the default (spin, then sleep) did 63 % of the suite in 12 min.
+    export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
     # nbval runs the exercises and the Russian lecture notebooks in quick mode; the English lecture notebooks
     # run in lecture mode at small sizes under stock nbconvert instead (tests/test_standard_tools.py): the same
     # cells, the lecture-only ones included, so running them twice would only cost time.

@@ -19,10 +19,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from urllib.parse import quote
 
 import torch
-import torchvision
 from tqdm.auto import tqdm
 
 from .i18n import tr
@@ -37,22 +36,22 @@ PREFERRED_NETS = ("alexnet", "vgg16", "vgg19")
 NETS = PREFERRED_NETS + ("googlenet",)
 NET_MB = {"alexnet": 233, "vgg16": 528, "vgg19": 548, "googlenet": 50}   # download sizes, for the pickers
 NET_MAX_BYTES = 2_000_000_000
-TORCHVISION = {                   # {name: (builder, weights enum)} in torchvision.models
-    "vgg16": ("vgg16", "VGG16_Weights"),
-    "vgg19": ("vgg19", "VGG19_Weights"),
-    "alexnet": ("alexnet", "AlexNet_Weights"),
-    "googlenet": ("googlenet", "GoogLeNet_Weights"),
-}
+TORCHVISION = {                   # {name: (builder, weights enum, weights file)} in torchvision.models
+    "vgg16": ("vgg16", "VGG16_Weights", "vgg16-397923af.pth"),
+    "vgg19": ("vgg19", "VGG19_Weights", "vgg19-dcbb9e9d.pth"),
+    "alexnet": ("alexnet", "AlexNet_Weights", "alexnet-owt-7be5be79.pth"),
+    "googlenet": ("googlenet", "GoogLeNet_Weights", "googlenet-1378be20.pth"),
+}                                 # (the file names spare every kernel torchvision's import, ~1.5 s; a test checks them)
 
 
 def net_url(name: str) -> str:
+    import torchvision                # heavy (it imports torch._dynamo): only where a net is downloaded
     return getattr(torchvision.models, TORCHVISION[name][1]).IMAGENET1K_V1.url
 
 
 def cached_weights_path(name: str) -> str:
     """Where torchvision keeps (or would keep) the ImageNet weights of ``name``."""
-    filename = os.path.basename(urlparse(net_url(name)).path)
-    return os.path.join(torch.hub.get_dir(), "checkpoints", filename)
+    return os.path.join(torch.hub.get_dir(), "checkpoints", TORCHVISION[name][2])
 
 
 # ---- the paintings ------------------------------------------------------------------------

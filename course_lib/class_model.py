@@ -16,11 +16,10 @@ Visualization" (Distill 2017): see ``feature_vis.py``. DeepDream on photos: ``dr
 from dataclasses import dataclass, replace
 
 import torch
-from torchvision.transforms.functional import gaussian_blur
 
 from .config import lecture_or_quick
 from .feature_vis import ImageParam, random_transform
-from .images import tensor_to_image
+from .images import gaussian_blur, tensor_to_image
 from .models import channels_last
 from .progress import Optimisation
 from .i18n import tr

@@ -18,7 +18,6 @@ import socket
 
 import torch
 import torch.nn as nn
-import torchvision
 
 from .assets import NET_MB, TORCHVISION, cached_weights_path
 from .config import resolve_device
@@ -35,8 +34,13 @@ class ModelUnavailableError(RuntimeError):
     """The weights of a model are neither cached nor downloadable (usually: offline)."""
 
 
+CATEGORIES_FILE = os.path.join(os.path.dirname(__file__), "shipped", "imagenet_categories.txt")
+
+
 def imagenet_categories() -> list:
-    return list(torchvision.models.VGG16_Weights.IMAGENET1K_V1.meta["categories"])
+    """The 1000 ImageNet class names, torchvision's wording (a test checks the shipped copy against it)."""
+    with open(CATEGORIES_FILE, encoding="utf-8") as f:
+        return f.read().splitlines()
 
 
 def load_model(name: str = BUNDLED, device="auto", pretrained: bool = True) -> CourseModel:
@@ -115,7 +119,8 @@ def _map_cached_weights(builder, path: str) -> nn.Module:
 
 
 def _torchvision_net(name: str, pretrained: bool) -> nn.Module:
-    builder_name, weights_name = TORCHVISION[name]
+    import torchvision                # heavy (it imports torch._dynamo): only where a classic net is built
+    builder_name, weights_name, _ = TORCHVISION[name]
     builder = getattr(torchvision.models, builder_name)
     if not pretrained:
         kwargs = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}

@@ -20,11 +20,11 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-import torchvision.transforms.functional as TF
 
 from .config import lecture_or_quick
 from .grad_cam import grad_cam, guided_grad_cam
 from .i18n import number, tr
+from .images import gaussian_blur
 from .samples import image_tensor
 from .integrated_gradients import integrated_gradients
 from .models import CourseModel, course_model
@@ -99,7 +99,7 @@ def curve_images(x01: torch.Tensor, R: torch.Tensor, kind: str, config: CompareC
     if kind == "deletion":
         return x01 * (1 - changed) + config.deletion_grey * changed
     sigma = max(config.blur_sigma * max(H, W), 0.5)
-    blurred = TF.gaussian_blur(x01, 2 * round(3 * sigma) + 1, sigma)
+    blurred = gaussian_blur(x01, 2 * round(3 * sigma) + 1, sigma)
     return blurred * (1 - changed) + x01 * changed
 
 

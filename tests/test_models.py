@@ -1,5 +1,6 @@
 import os
 import urllib.error
+from pathlib import Path
 
 import pytest
 import torch
@@ -133,3 +134,23 @@ def test_device_auto_means_cuda_when_present_else_cpu(monkeypatch, cuda, expecte
 def test_load_model_auto_falls_back_to_cpu_without_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert load_model().device.type == "cpu"
+
+
+def test_the_shipped_names_are_torchvisions():
+    """The category list and weight file names are shipped so that no kernel has to import torchvision."""
+    from course_lib.assets import TORCHVISION, net_url
+    from course_lib.models import imagenet_categories
+    assert imagenet_categories() == torchvision.models.VGG16_Weights.IMAGENET1K_V1.meta["categories"]
+    for name in TORCHVISION:
+        assert os.path.basename(cached_weights_path(name)) == os.path.basename(net_url(name))
+
+
+def test_importing_the_course_does_not_import_torchvision():
+    """Every kernel imports course_lib: torchvision (and the torch._dynamo it pulls in) would add ~1.5 s to each."""
+    import subprocess
+    import sys
+    modules = ["course_lib"] + [f"course_lib.{p.stem}" for p in
+                                (Path(__file__).parents[1] / "course_lib").glob("*.py") if p.stem != "__init__"]
+    code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint('torchvision' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr[-2000:] or "a course_lib module imports torchvision at import time"
