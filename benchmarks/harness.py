@@ -5,6 +5,11 @@ A ``bench_*.py`` module in this folder defines ``benchmarks()`` returning a list
 returns the zero-argument callable to time; the table shows the median of ``repeats``
 calls and the process's peak resident memory. A ``Ratio`` divides the medians of two
 rows of the same run, so comparisons are always measured side by side.
+
+A timed call may return an object with ``measured_s`` (it timed itself: e.g. seconds per frame seen in a browser,
+where the call's own wall time is a fixed stream), ``quality`` (a note printed at the end of the row) and
+``peak_rss_mb`` (the peak of the process that did the work). A ``make()`` that cannot run here (no browser)
+raises ``Skipped("why")``: the row prints "skipped" and the reason.
 """
 import importlib
 import json
@@ -17,6 +22,10 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
+
+
+class Skipped(Exception):
+    """Raised by a row's ``make()`` when it cannot run on this machine; the message says why."""
 
 
 @dataclass
@@ -53,14 +62,18 @@ def all_rows():
 
 def measure(bench: Bench) -> dict:
     """Run one row in this process (called in a child process by ``main``)."""
-    fn = bench.make()
+    try:
+        fn = bench.make()
+    except Skipped as why:
+        return {"skipped": str(why)}
     if bench.warmup:
         fn()
     times, peaks, quality = [], [peak_rss_mb()], None
     for _ in range(bench.repeats):
         start = time.perf_counter()
         result = fn()
-        times.append(time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        times.append(getattr(result, "measured_s", None) or elapsed)   # a call that timed itself says so
         # a row that runs its work in another process (a notebook's kernel) reports that one's peak
         if getattr(result, "peak_rss_mb", None):
             peaks[0] = 0.0
@@ -109,13 +122,8 @@ def main(argv):
     print("-" * 110)
     for row in rows:
         if isinstance(row, Bench):
-            r = results[row.name] = run_child(row.name)
-            if "error" in r:
-                print(f"{row.name:<52} {row.size:>12} {'ERROR':>10}  {r['error'][:60]}")
-                continue
-            floor = f"<= {row.floor_s:g} s" if row.floor_s else ""
-            quality = f"  {r['quality']}" if r.get("quality") else ""
-            print(f"{row.name:<52} {row.size:>12} {r['median_s']:>10.3f} {r['peak_rss_mb']:>12.0f} {'':>9} {floor:>10}{quality}", flush=True)
+            results[row.name] = run_child(row.name)
+            print(bench_line(row, results[row.name]), flush=True)
         else:
             a, b = results.get(row.numerator, {}), results.get(row.denominator, {})
             if "median_s" in a and "median_s" in b:
@@ -129,6 +137,17 @@ def main(argv):
         print(f"({len(slow)} slow rows skipped; name them to run them, e.g. python -m benchmarks notebook)")
     print(environment_line())
     return 0
+
+
+def bench_line(row: Bench, r: dict) -> str:
+    """One table line: a measured row, a row that failed, or a row that skipped (with its reason)."""
+    if "error" in r:
+        return f"{row.name:<52} {row.size:>12} {'ERROR':>10}  {r['error'][:60]}"
+    if "skipped" in r:
+        return f"{row.name:<52} {row.size:>12} {'skipped':>10}  {r['skipped']}"
+    floor = f"<= {row.floor_s:g} s" if row.floor_s else ""
+    quality = f"  {r['quality']}" if r.get("quality") else ""
+    return f"{row.name:<52} {row.size:>12} {r['median_s']:>10.3f} {r['peak_rss_mb']:>12.0f} {'':>9} {floor:>10}{quality}"
 
 
 def _pixels(name: str) -> int:

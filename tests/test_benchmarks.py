@@ -2,7 +2,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.harness import Bench, Ratio, all_rows, measure
+import pytest
+
+from benchmarks.harness import Bench, Ratio, Skipped, _matches, all_rows, bench_line, measure
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,3 +36,37 @@ def test_runner_prints_a_table():
     row = next(line for line in lines if line.startswith("forward pass (efficientnet_lite0)"))
     assert "224x224" in row and float(row.split()[-2]) > 0
     assert lines[-1].startswith("torch ") and " build" in lines[-1] and "./run.sh doctor" in lines[-1]
+
+
+def test_a_row_that_times_itself_and_a_row_that_cannot_run_here():
+    """``measured_s`` replaces the call's wall time; ``Skipped`` in make() becomes a 'skipped' line with its reason."""
+    class SelfTimed:
+        measured_s, quality = 0.25, "4.0 frames/s"
+
+    result = measure(Bench("self-timed", "-", lambda: SelfTimed, repeats=1, warmup=False))
+    assert result["median_s"] == 0.25 and result["quality"] == "4.0 frames/s"
+
+    def no_browser():
+        raise Skipped("/usr/bin/chromium is absent")
+
+    row = Bench("needs a browser", "320x240", no_browser)
+    result = measure(row)
+    assert result == {"skipped": "/usr/bin/chromium is absent"}
+    assert bench_line(row, result).split() == ["needs", "a", "browser", "320x240", "skipped", "/usr/bin/chromium",
+                                               "is", "absent"]
+
+
+def test_live_camera_row_is_slow_selected_by_name_and_skips_without_a_browser(monkeypatch):
+    from benchmarks import bench_fast_style
+    from tests import browser_support
+
+    selected = [r for r in all_rows() if _matches("live camera in headless", r)]
+    assert [r.name for r in selected] == [bench_fast_style.LIVE_IN_BROWSER] and selected[0].slow
+    assert selected[0].floor_s == 0.1        # the goal, >= 10 frames per second
+    monkeypatch.setattr(browser_support, "CHROMIUM", ROOT / "no-such-chromium")
+    with pytest.raises(Skipped, match="no-such-chromium is absent: install Debian's chromium"):
+        selected[0].make()
+    monkeypatch.setattr(browser_support, "CHROMIUM", Path(sys.executable))   # a file that exists: Chromium found
+    monkeypatch.setitem(sys.modules, "playwright", None)                      # as if Playwright were not installed
+    with pytest.raises(Skipped, match="playwright is not installed"):
+        selected[0].make()

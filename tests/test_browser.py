@@ -6,29 +6,24 @@ For each notebook in CHOSEN (both editions, same server): open it, run all cells
 widget rendered; then in the first cell whose output holds both a control and an image,
 move the first slider one step (or pick another option of the first dropdown), press the
 cell's button if it has one (e.g. "run"), and wait for the cell's output image to change.
-Per-notebook choices go in STEPS. Screenshots go to ``test-artifacts/browser/``.
+Per-notebook choices go in STEPS. Screenshots go to ``test-artifacts/browser/``. The server, the browser and the
+page helpers live in ``tests/browser_support.py`` (the benchmarks drive the same widget with them).
 
 Notebook 07's live camera widget has a test of its own (``test_live_style_from_a_fake_camera``): a second
 Chromium with the fake camera (``--use-fake-device-for-media-stream --use-fake-ui-for-media-stream``) presses
 the camera button and requires styled camera frames and a frame rate in the readout, the camera off after
 stop, and, with ``getUserMedia`` refused, the one-line note and the sample photos.
 """
-import json
 import os
 import re
-import secrets
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.browser_support import (CAMERA_FLAGS, CHROMIUM_FLAGS, JS_PANEL, ROOT, camera_button, chromium, jupyter_lab,
+                                   live_widget, missing_browser, open_notebook, readout_numbers, run_all_cells, wait_until)
+
 # Every notebook's code already runs headless (nbval in quick mode, nbconvert in lecture mode: see
 # tests/test_standard_tools.py), and every widget cell uses the same LiveOutput; what only a browser shows is
 # the front end: widgets rendered, a click answered live. A few notebooks stand for all of them (each costs
@@ -40,10 +35,6 @@ ALL = sorted((ROOT / "notebooks").glob("0*.ipynb")) + sorted((ROOT / "notebooks"
 NOTEBOOKS = [p for p in ALL if os.environ.get("COURSE_LIB_BROWSER_ALL") == "1"
              or str(p.relative_to(ROOT / "notebooks").with_suffix("")) in CHOSEN]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-RUN_ALL_TIMEOUT_S = 240     # quick mode: nbval needs well under 60 s per notebook
 RESPONSE_TIMEOUT_S = 90     # one widget change -> new output image
 MAX_INTERACTIONS = 1        # widget cells tried per notebook (keeps CI time modest)
 # Per notebook ("03_deconvnet", "ru/03_deconvnet"), the labels of the widgets to change (in this order)
@@ -54,115 +45,21 @@ STEPS: dict[str, list[str]] = {}
 SKIP_LABELS = ("model", "модель")
 
 pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent: install Debian's chromium "
-                       "package (apt-get install chromium, as .ci/run does) to run the browser tests"),
+    pytest.mark.skipif(missing_browser() is not None, reason=str(missing_browser())),
     pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks/0*.ipynb yet"),
 ]
 
-# JupyterLab settings: never save (the committed notebooks stay without outputs, and others'
-# edits are not overwritten), no news toast, every cell in the DOM.
-LAB_SETTINGS = {
-    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-}
-
-# In the page: the current notebook panel (JupyterLab started with expose_app_in_browser).
-JS_PANEL = "window.jupyterapp.shell.currentWidget"
-JS_READY = f"""() => {{
-  const nb = window.jupyterapp && {JS_PANEL};
-  return !!(nb && nb.content && nb.sessionContext && nb.sessionContext.session
-            && nb.sessionContext.session.kernel && nb.sessionContext.session.kernel.status === 'idle');
-}}"""
-# Done when every code cell has an execution count and the kernel is idle, or a cell failed
-# (JupyterLab stops a run at the first error unless the cell is tagged raises-exception).
-JS_RUN_STATE = f"""() => {{
-  const nb = {JS_PANEL};
-  const cells = nb.content.widgets.filter(c => c.model.type === 'code');
-  const errors = [];
-  cells.forEach((c, i) => {{
-    const tags = c.model.getMetadata ? (c.model.getMetadata('tags') || []) : [];
-    for (const o of c.model.outputs.toJSON())
-      if (o.output_type === 'error' && !tags.includes('raises-exception'))
-        errors.push(`code cell ${{i}}: ${{o.ename}}: ${{o.evalue}}`);
-  }});
-  const executed = cells.every(c => c.model.executionCount !== null);
-  const idle = nb.sessionContext.session.kernel.status === 'idle';
-  return {{done: errors.length > 0 || (executed && idle), errors,
-           executed: cells.filter(c => c.model.executionCount !== null).length, total: cells.length}};
-}}"""
 JS_KERNEL_IDLE = f"() => {JS_PANEL}.sessionContext.session.kernel.status === 'idle'"
 # Short signature of the loaded images in an output area (data:/blob: URLs change with the image).
 JS_IMAGE_SIGNATURE = ("imgs => imgs.filter(i => i.complete && i.naturalWidth > 0)"
                       ".map(i => i.src.length + ':' + i.src.slice(-80)).join('|')")
 
 
-@dataclass
-class Lab:
-    url: str
-    token: str
-
-    def api(self, method, path):
-        request = urllib.request.Request(f"{self.url}{path}", method=method,
-                                         headers={"Authorization": f"token {self.token}"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            body = response.read()
-        return json.loads(body) if body else None
-
-    def shutdown_kernels(self):
-        for session in self.api("GET", "/api/sessions"):
-            self.api("DELETE", f"/api/sessions/{session['id']}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A JupyterLab server on localhost over a copy of notebooks/, in quick mode, with a random token.
-
-    A copy, so that nothing the browser runs or saves can write outputs into the committed notebooks.
-    """
-    home = tmp_path_factory.mktemp("lab")
-    shutil.copytree(ROOT / "notebooks", home / "notebooks")
-    for name, value in LAB_SETTINGS.items():
-        path = home / "settings" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(value))
-    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "JUPYTER_CONFIG_DIR")}
-    env.update(COURSE_LIB_QUICK="1", COURSE_LIB_TESTING="1", JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-               JUPYTER_CONFIG_DIR=str(home / "config"), PYTHONUNBUFFERED="1")
-    port, token = free_port(), secrets.token_hex(16)
-    log = open(home / "jupyter.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={home / 'notebooks'}",
-         "--LabApp.expose_app_in_browser=True", f"--LabApp.user_settings_dir={home / 'settings'}",
-         f"--LabApp.workspaces_dir={home / 'workspaces'}"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    lab = Lab(f"http://127.0.0.1:{port}", token)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                lab.api("GET", "/api/status")
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"JupyterLab did not start:\n{(home / 'jupyter.log').read_text()[-3000:]}")
-                time.sleep(0.5)
-        yield lab
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+    """A JupyterLab server on localhost over a copy of notebooks/, in quick mode (``tests.browser_support.jupyter_lab``)."""
+    with jupyter_lab(tmp_path_factory.mktemp("lab")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -176,18 +73,8 @@ def playwright():
 @pytest.fixture(scope="module")
 def browser_context(tmp_path_factory, playwright):
     """Headless Debian Chromium with a fresh profile, driven by Playwright."""
-    yield from chromium(playwright, tmp_path_factory.mktemp("chromium-profile"), CHROMIUM_FLAGS)
-
-
-def chromium(playwright, profile, flags):
-    """A persistent Chromium context with a fresh profile, closed after its tests."""
-    context = playwright.chromium.launch_persistent_context(
-        str(profile), executable_path=str(CHROMIUM), headless=True, args=flags, viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(30_000)
-    try:
+    with chromium(playwright, tmp_path_factory.mktemp("chromium-profile"), CHROMIUM_FLAGS) as context:
         yield context
-    finally:
-        context.close()
 
 
 def image_signature(cell) -> str:
@@ -262,18 +149,6 @@ def widget_cells(page):
     return found
 
 
-def run_all_cells(page, name) -> dict:
-    """Run all cells from the JupyterLab command; returns the final JS_RUN_STATE."""
-    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-    deadline = time.monotonic() + RUN_ALL_TIMEOUT_S
-    while not (state := page.evaluate(JS_RUN_STATE))["done"]:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name} did not finish in {RUN_ALL_TIMEOUT_S} s in the browser: "
-                                 f"{state['executed']} of {state['total']} code cells ran")
-        time.sleep(0.5)
-    return state
-
-
 def responded(page, cell, before: str) -> bool:
     """The kernel is idle and the cell shows a new loaded image, still so a second later."""
     for _ in range(2):
@@ -281,14 +156,6 @@ def responded(page, cell, before: str) -> bool:
             return False
         time.sleep(1)
     return True
-
-
-def wait_until(predicate, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.25)
 
 
 def notebook_id(path: Path) -> str:
@@ -304,8 +171,7 @@ def test_notebook_runs_and_widgets_respond(lab, browser_context, notebook):
     name = f"{key}.ipynb"
     page = browser_context.new_page()
     try:
-        page.goto(f"{lab.url}/lab/tree/{name}?reset&token={lab.token}")
-        page.wait_for_function(JS_READY, timeout=120_000)
+        open_notebook(page, lab, name)
         state = run_all_cells(page, name)
         page.screenshot(path=shot("run-all"))
         assert not state["errors"], f"{name} failed in the browser: {state['errors']}"
@@ -343,26 +209,11 @@ def test_notebook_runs_and_widgets_respond(lab, browser_context, notebook):
 
 # ---- notebook 07's live widget with Chromium's fake camera --------------------------------------------
 
-CAMERA_FLAGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]  # a test pattern, no prompt
-LIVE_NOTEBOOK = "07_fast_style_transfer.ipynb"
-READOUT = re.compile(r"(\d+(?:\.\d+)?) frames/s · network (\d+) ms · (camera frame|sample photo) (\d+) \((\d+)×(\d+)\)")
-
-
 @pytest.fixture(scope="module")
 def camera_browser_context(tmp_path_factory, playwright):
     """A second Chromium whose camera is the fake device (moving test pattern), granted without a prompt."""
-    yield from chromium(playwright, tmp_path_factory.mktemp("chromium-camera-profile"), CHROMIUM_FLAGS + CAMERA_FLAGS)
-
-
-def readout_numbers(widget, source="camera frame"):
-    """(frames per second, network ms, frames styled, width, height) from the readout, or None.
-
-    ``source``: "camera frame" (the browser sent a camera frame) or "sample photo" (no camera: the kernel's photos).
-    """
-    match = READOUT.search(widget.locator(".course-live-readout").inner_text())
-    if match is None or match[3] != source:
-        return None
-    return float(match[1]), int(match[2]), int(match[4]), int(match[5]), int(match[6])
+    with chromium(playwright, tmp_path_factory.mktemp("chromium-camera-profile"), CHROMIUM_FLAGS + CAMERA_FLAGS) as context:
+        yield context
 
 
 def test_live_style_from_a_fake_camera(lab, camera_browser_context):
@@ -370,15 +221,9 @@ def test_live_style_from_a_fake_camera(lab, camera_browser_context):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = camera_browser_context.new_page()
     try:
-        page.goto(f"{lab.url}/lab/tree/{LIVE_NOTEBOOK}?reset&token={lab.token}")
-        page.wait_for_function(JS_READY, timeout=120_000)
-        state = run_all_cells(page, LIVE_NOTEBOOK)
-        assert not state["errors"], f"{LIVE_NOTEBOOK} failed in the browser: {state['errors']}"
-        widget = page.locator(".course-live-style").first
-        widget.scroll_into_view_if_needed()
+        widget, cell = live_widget(page, lab)
         assert readout_numbers(widget) is None, "nothing may stream before the camera button is pressed"
-        cell = page.locator(".jp-CodeCell", has=widget)
-        cell.locator(".widget-toggle-button").first.click()
+        camera_button(cell).click()
 
         wait_until(lambda: (readout_numbers(widget) or (0, 0, 0))[2] >= 5, 90, "five styled camera frames")
         fps, network_ms, frames, width, height = readout_numbers(widget)
@@ -389,7 +234,7 @@ def test_live_style_from_a_fake_camera(lab, camera_browser_context):
         assert widget.locator(".course-live-note").inner_text() == "", "with a camera there is no fallback note"
         assert widget.locator("img.course-live-styled").evaluate("i => i.complete && i.naturalWidth") == 320
 
-        cell.locator(".widget-toggle-button").first.click()              # stop: the frames stop coming
+        camera_button(cell).click()              # stop: the frames stop coming
         time.sleep(2)
         stopped_at = readout_numbers(widget)[2]
         time.sleep(2)
@@ -400,14 +245,14 @@ def test_live_style_from_a_fake_camera(lab, camera_browser_context):
         # the browser refuses the camera: one line says so, and the sample photos are styled instead
         page.evaluate("() => { navigator.mediaDevices.getUserMedia = () => "
                       "Promise.reject(new DOMException('refused in the test', 'NotAllowedError')); }")
-        cell.locator(".widget-toggle-button").first.click()
+        camera_button(cell).click()
         wait_until(lambda: "NotAllowedError" in widget.locator(".course-live-note").inner_text(), 30, "the no-camera note")
         assert widget.locator(".course-live-note").inner_text().startswith("No camera")
         wait_until(lambda: (readout_numbers(widget, "sample photo") or (0, 0, 0))[2] >= stopped_at + 2, 30,
                    "two styled sample photos")
         photo = widget.locator(".course-live-pictures img").first
         assert photo.evaluate("i => i.complete && i.naturalWidth") == 320, "the sample photo is shown beside its styled copy"
-        cell.locator(".widget-toggle-button").first.click()
+        camera_button(cell).click()
     except Exception:
         page.screenshot(path=ARTIFACTS / "07-live-camera-failure.png")
         raise
