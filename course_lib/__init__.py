@@ -17,7 +17,8 @@ Layers, read top-down like the lecture; a module imports only from its own layer
                 fast_style_net, fast_style_losses, fast_style (and any new technique module)
     display     display (figures, widgets)
     base        config, i18n, assets, images, samples, generated_art, hooks, progress, live_output,
-                efficientnet_lite, course_model (what a loaded net offers), models (build/load), style_checks
+                efficientnet_lite, course_model (what a loaded net offers), inference_net (its faster frozen copy),
+                models (build/load), style_checks
 
 Third-party packages that are heavy or optional (ipywidgets, IPython, skimage's data) may be imported
 inside a function; course_lib's own modules never are.

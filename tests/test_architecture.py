@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "course_lib"
 LAYERS = {   # rank: higher may import lower; a module not listed is a technique
     "base": (0, {"config", "i18n", "assets", "images", "samples", "generated_art", "hooks", "progress",
-                 "live_output", "efficientnet_lite", "course_model", "models", "style_checks"}),
+                 "live_output", "efficientnet_lite", "course_model", "inference_net", "models", "style_checks"}),
     "display": (1, {"display"}),
     "techniques": (2, set()),
     "course": (3, {"checker", "exercises", "exercises_attribution", "grade", "grade_checks", "grade_session", "grade_sandbox", "grade_zygote", "grade_worker",
