@@ -27,7 +27,9 @@ puts a jump into dF/dx), so Gauss-Legendre's high order buys nothing, and both r
 
 No rule stays under 1 % at the ~40 gradients a second buys on a CPU (issue 29 asked for that); 256 midpoint
 steps do from grey, from black not always. For a class the photo is not (F(x) - F(x') of a few per cent)
-even 256 steps leave 10-40 %: the relative error of a small difference.
+even 256 steps leave 10-40 %: the relative error of a small difference. Placing the points where F changes
+(16 forward passes along the path, then 48 midpoints shared out by each stretch's change of F) was measured
+too: 0.4-3.6 % on the same eight cases, no steadier than 48 equal steps (0.2-9 %), so it is not offered.
 """
 import numpy as np
 import torch
