@@ -53,6 +53,11 @@ def quadrature(rule: str, steps: int) -> tuple:
     return (t + 1) / 2, v / 2
 
 
+def rule_title(rule: str) -> str:
+    """The name of a quadrature rule as the notebook prints it."""
+    return {"midpoint": tr("midpoint rule"), "gauss": tr("Gauss–Legendre")}[rule]
+
+
 def probability(model, x01: torch.Tensor, c: int) -> torch.Tensor:
     """F(x) = p_c: the softmax probability of class c, [N] for images [N, 3, H, W] in [0, 1]."""
     return model.net(model.to_input(x01)).softmax(dim=1)[:, c]

@@ -195,12 +195,12 @@ COLUMNS = ("deletion", "insertion", "judge deletion", "judge insertion", "energy
 def table(rows) -> str:
     """The rows as a text table, best deletion AUC first (what the notebook prints)."""
     columns = [k for k in COLUMNS if any(k in row for row in rows)]
-    lines = [f"{tr('method'):<22}" + "".join(f"{tr(k):>18}" for k in columns) + f"{tr('sanity check'):>16}"]
+    lines = [f"{tr('method'):<26}" + "".join(f"{tr(k):>20}" for k in columns) + f"{tr('sanity check'):>16}"]
     for row in sorted(rows, key=lambda r: r["deletion"]):
         passed = row.get("passes sanity")
         verdict = "" if passed is None else tr("passes") if passed else tr("fails")
-        lines.append(f"{row['method']:<22}" + "".join(f"{row.get(k, float('nan')):>18.3f}" for k in columns)
-                     + f"{verdict:>16}")
+        lines.append(f"{method_title(row['method']):<26}"
+                     + "".join(f"{number(row.get(k, float('nan')), '.3f'):>20}" for k in columns) + f"{verdict:>16}")
     return "\n".join(lines)
 
 

@@ -79,3 +79,13 @@ def test_compare_rows_judge_and_sanity(model):
     assert "guided" in wm.table(result["rows"]) and hook_count(model.net) == 0
     with torch.no_grad():
         assert torch.equal(model.net(x), before)
+
+
+def test_the_table_speaks_the_course_language(monkeypatch):
+    rows = [{"method": "guided", "deletion": 0.5, "passes sanity": False},
+            {"method": "integrated_gradients", "deletion": 0.25, "passes sanity": True}]
+    monkeypatch.setenv("COURSE_LIB_LANG", "ru")
+    text = wm.table(rows)
+    assert "управляемый" in text and "интегрированные градиенты" in text and "integrated_gradients" not in text
+    assert "0,250" in text and "0.250" not in text
+    assert text.splitlines()[1].startswith("интегрированные градиенты")                # best deletion first
