@@ -24,14 +24,12 @@ Averaged maps (``samples`` > 1, notebooks 03 and 05):
 
 ``saliency`` (y = S_c) and ``deconvnet`` (y = one kept activation) are thin modules on ``attribute``.
 """
-from contextlib import contextmanager
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import lecture_or_quick
-from .hooks import RELU_BACKWARD_RULES, functional_relus, is_relu, relu_backward_rule
+from .hooks import RELU_BACKWARD_RULES, evaluating, functional_relus, is_relu, relu_backward_rule
 from .i18n import tr, trn
 
 METHODS = tuple(RELU_BACKWARD_RULES)  # ("gradient", "deconvnet", "guided")
@@ -136,18 +134,6 @@ def check_rule_applies(net: nn.Module, x: torch.Tensor, method: str) -> None:
             "cannot reach it, so the map would silently be closer to a plain gradient. Use method='gradient', or a "
             "network built from nn.ReLU modules (VGG, AlexNet, the bundled EfficientNet-Lite0).",
             len(calls), calls=", ".join(sorted(set(calls))), method=method))
-
-
-@contextmanager
-def evaluating(net: nn.Module):
-    """Eval mode inside the block (no dropout, no BatchNorm updates); each module's mode restored after."""
-    modes = [(m, m.training) for m in net.modules()]
-    try:
-        net.eval()
-        yield
-    finally:
-        for m, training in modes:
-            m.training = training
 
 
 # ---- pictures and titles of a signed map, shared by notebooks 03 and 05 ---------------

@@ -4,6 +4,8 @@ Everything that reaches inside a network goes through ``hooks_removed_after``: h
 are registered inside ``try`` and removed in ``finally``, so a model is never left
 modified, not even when the block raises (pattern: captum's hook-removal tests).
 
+* ``evaluating(net)``: eval mode inside a block (no dropout, no BatchNorm updates), each
+  module's own mode restored after, the same way.
 * ``capture(layers)``: records the output of named modules during a forward pass.
 * ``activation_and_gradient(module)``: the output A of one module and, after a backward
   pass, dS/dA (Grad-CAM).
@@ -38,6 +40,18 @@ def hook_count(net: nn.Module) -> int:
         len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) + len(getattr(m, "_backward_pre_hooks", {}))
         for m in net.modules()
     )
+
+
+@contextmanager
+def evaluating(net: nn.Module):
+    """Eval mode inside the block (no dropout, no BatchNorm updates); each module's mode restored after."""
+    modes = [(m, m.training) for m in net.modules()]
+    try:
+        net.eval()
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 @contextmanager

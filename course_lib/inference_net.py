@@ -26,7 +26,7 @@ import torch.nn as nn
 
 from .course_model import CourseModel
 from .efficientnet_lite import Conv2dSame
-from .hooks import hook_count
+from .hooks import evaluating, hook_count, hooks_removed_after
 
 PROBE = (2, 3, 64, 64)               # the random input on which a new copy must agree with the network
 _cache = weakref.WeakKeyDictionary()  # {net: (fingerprint, snapshot of its tensors, fast CourseModel)}
@@ -38,24 +38,25 @@ def conv_bn_pairs(net: nn.Module, probe: torch.Tensor) -> list:
     Found by running the net once and noting which tensor each module returns and receives: no guess
     from attribute names, so any architecture's pairs are found (EfficientNet, GoogLeNet's BasicConv2d).
     """
-    produced, pairs, handles = {}, [], []
-    for name, m in net.named_modules():
-        if isinstance(m, nn.Conv2d):
-            handles.append(m.register_forward_hook(lambda m, args, out, name=name: produced.__setitem__(id(out), (name, out))))
-        elif isinstance(m, nn.BatchNorm2d) and m.track_running_stats and m.affine:
-            handles.append(m.register_forward_pre_hook(lambda m, args, name=name: read(args[0], name)))
+    produced, pairs = {}, []
 
-    def read(x, bn_name):
-        conv_name, out = produced.get(id(x), (None, None))
-        if out is x:                            # (the outputs are kept alive, so an id is never reused)
-            pairs.append((conv_name, bn_name))
+    def conv_out(name):
+        return lambda m, args, out: produced.__setitem__(id(out), (name, out))
 
-    try:
-        with torch.inference_mode():
-            net(probe)
-    finally:
-        for handle in handles:
-            handle.remove()
+    def bn_in(bn_name):
+        def read(m, args):
+            conv_name, out = produced.get(id(args[0]), (None, None))
+            if out is args[0]:                  # (the outputs are kept alive, so an id is never reused)
+                pairs.append((conv_name, bn_name))
+        return read
+
+    def register():
+        return [m.register_forward_hook(conv_out(name)) if isinstance(m, nn.Conv2d) else m.register_forward_pre_hook(bn_in(name))
+                for name, m in net.named_modules()
+                if isinstance(m, nn.Conv2d) or (isinstance(m, nn.BatchNorm2d) and m.track_running_stats and m.affine)]
+
+    with hooks_removed_after(register), torch.inference_mode():
+        net(probe)
     return list(dict.fromkeys(pairs))           # a module called twice reports once
 
 
@@ -81,7 +82,6 @@ def symmetric_padding_(net: nn.Module) -> None:
             plain = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, padding=tuple(k // 2 for k in m.kernel_size),
                               groups=m.groups, bias=m.bias is not None, device=m.weight.device)
             plain.weight, plain.bias = m.weight, m.bias
-            plain._forward_hooks, plain._forward_pre_hooks = m._forward_hooks, m._forward_pre_hooks
             parent, _, leaf = name.rpartition(".")
             setattr(modules[parent] if parent else net, leaf, plain)
 
@@ -95,27 +95,14 @@ def fingerprint(model: CourseModel) -> tuple:
 
 def build(model: CourseModel) -> CourseModel:
     net = model.net
-    modes = [(m, m.training) for m in net.modules()]
-    try:
-        net.eval()                             # the maps are eval-mode functions; BatchNorm must not update
-        return build_eval(model)
-    finally:
-        for m, training in modes:
-            m.training = training
-
-
-def build_eval(model: CourseModel) -> CourseModel:
-    net = model.net
-    with torch.no_grad():
+    with evaluating(net), torch.no_grad():     # the maps are eval-mode functions; BatchNorm must not update
         probe = torch.rand(PROBE, generator=torch.Generator().manual_seed(0)).to(model.device)
         shown = {id(m) for m in model.layers.values()}         # a layer the user may watch keeps its own output
         pairs = [(c, b) for c, b in conv_bn_pairs(net, probe)
                  if id(net.get_submodule(c)) not in shown and id(net.get_submodule(b)) not in shown]
         if not pairs:
             return model
-        fast = copy.deepcopy(net).eval()
-        for m in fast.modules():               # a copy has no hooks of its own (there were none to copy)
-            m._forward_hooks.clear(), m._forward_pre_hooks.clear(), m._backward_hooks.clear()
+        fast = copy.deepcopy(net).eval()       # (no hooks come along: inference_model builds only for a net without)
         fold_(fast, pairs)
         symmetric_padding_(fast)
         for m in fast.modules():

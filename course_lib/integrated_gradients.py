@@ -47,6 +47,8 @@ RULES = ("midpoint", "gauss")
 
 def quadrature(rule: str, steps: int) -> tuple:
     """(a_k, w_k), k = 1..m: the points on the path [0, 1] and their weights (they sum to 1)."""
+    if rule not in RULES:
+        raise ValueError(tr("unknown rule {rule!r}; choose one of {rules}", rule=rule, rules=", ".join(RULES)))
     if rule == "midpoint":
         return (np.arange(steps) + 0.5) / steps, np.full(steps, 1 / steps)
     t, v = np.polynomial.legendre.leggauss(steps)          # on [-1, 1]: map to [0, 1]
@@ -75,7 +77,7 @@ def path_integral(F, x: torch.Tensor, baseline: torch.Tensor, steps: int, batch:
         for a_chunk, w_chunk in zip(a.split(batch or steps), w.split(batch or steps)):
             X = (baseline + a_chunk.view(-1, *[1] * x.dim()) * (x - baseline)).detach().requires_grad_(True)  # [n, *x.shape]
             total += torch.autograd.grad(F(X), X, grad_outputs=w_chunk)[0].sum(dim=0)   # sum_n w_n dF_n/dX_n
-    return ((x - baseline) * total).contiguous()
+    return (x - baseline) * total
 
 
 def integrated_gradients(model, image, target, steps: int = STEPS, baseline=0.0, size: int = CLASSIFY_SIZE,
@@ -96,8 +98,6 @@ def integrated_gradients(model, image, target, steps: int = STEPS, baseline=0.0,
     model = course_model(model, "integrated_gradients")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(tr("steps must be a whole number >= 1, got {value}", value=repr(steps)))
-    if rule not in RULES:
-        raise ValueError(tr("unknown rule {rule!r}; choose one of {rules}", rule=rule, rules=", ".join(RULES)))
     x01 = image_tensor(image, size).to(model.device)
     x0 = baseline_tensor(baseline, x01)
     c = model.class_index(target)

@@ -176,6 +176,8 @@ def test_quadrature_rules_on_a_smooth_path():
     for rule in ("midpoint", "gauss"):
         a, w = quadrature(rule, 5)
         assert abs(w.sum() - 1) < 1e-12 and 0 < a.min() and a.max() < 1
+    with pytest.raises(ValueError, match="unknown rule 'simpson'"):
+        quadrature("simpson", 5)
 
 
 def test_gauss_legendre_and_midpoint_agree_at_many_steps_and_differ_at_few(model, cat):
